@@ -1,0 +1,46 @@
+# Two entry points a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format venv deps dev-deps messages
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+deps: $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+
+dev-deps: $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+
+run: deps
+	DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv -v0 2>/dev/null || true
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput -v0
+	DJANGO_DEBUG=1 $(PY) manage.py load_demo
+	@echo ""
+	@echo "  Cerveau collectif is running."
+	@echo "  Demo atelier (join as a participant): http://$(HOST):$(PORT)/a/CGNC16/"
+	@echo "  Home page (join with a code):          http://$(HOST):$(PORT)/"
+	@echo "  Open the demo link in two browsers to watch the board update live."
+	@echo ""
+	DJANGO_DEBUG=1 DJANGO_ALLOWED_HOSTS="$${DJANGO_ALLOWED_HOSTS:-127.0.0.1,localhost,$(HOST)}" $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: dev-deps
+	scripts/test.sh
+
+lint: dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: dev-deps
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+messages: dev-deps
+	$(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --no-obsolete
+	$(PY) manage.py compilemessages --ignore=.venv

@@ -1,0 +1,69 @@
+"""Who may see and do what. Views and consumers both call these helpers
+first; nobody re-derives access inline."""
+
+from __future__ import annotations
+
+import re
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from django.http import Http404
+from django.shortcuts import redirect
+
+from boards.models import Atelier, Participant
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from django.http import HttpRequest, HttpResponse
+
+
+def normalise_code(raw: str) -> str:
+    # People type "cgnc-16" or "CGNC 16" from a slide: accept both.
+    return re.sub(r"[\s\-]", "", raw or "").upper()
+
+
+def get_atelier_or_404(code: str) -> Atelier:
+    try:
+        return Atelier.objects.get(code=normalise_code(code))
+    except Atelier.DoesNotExist:
+        raise Http404 from None
+
+
+def session_key(atelier_id: int) -> str:
+    return f"cerveau.participant.{atelier_id}"
+
+
+def participant_from_session(session: Any, atelier: Atelier) -> Participant | None:
+    participant_id = session.get(session_key(atelier.pk)) if session is not None else None
+    if participant_id is None:
+        return None
+    return Participant.objects.filter(pk=participant_id, atelier=atelier).select_related("atelier").first()
+
+
+def remember_participant(request: HttpRequest, participant: Participant) -> None:
+    request.session[session_key(participant.atelier_id)] = participant.pk
+
+
+def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Resolve the atelier from the URL code and the participant from the
+    session; send people who have not joined yet to the join page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        atelier = get_atelier_or_404(code)
+        participant = participant_from_session(request.session, atelier)
+        if participant is None:
+            return redirect("boards:join", code=atelier.code)
+        return view(request, participant, *args, **kwargs)
+
+    return wrapper
+
+
+def participant_for_scope(scope: dict, code: str) -> Participant | None:
+    """The WebSocket counterpart: None means refuse the connection."""
+    try:
+        atelier = Atelier.objects.get(code=normalise_code(code))
+    except Atelier.DoesNotExist:
+        return None
+    return participant_from_session(scope.get("session"), atelier)

@@ -1,0 +1,117 @@
+"""The board's WebSocket: authorise, join the group, keep the client in
+sync, forward pushes. No business rules and no board writes live here:
+changes arrive over HTTP and go through `boards.services`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from boards import access, broadcast, fragments, presence
+from boards.models import Participant
+
+logger = logging.getLogger(__name__)
+
+# Close codes in the 4000 range: htmx's WebSocket extension only reconnects
+# on 1006/1011/1012/1013, so a refused client does not retry forever.
+CLOSE_NOT_A_MEMBER = 4403
+MAX_CLIENT_MESSAGE = 1024
+
+# Presence changes are coalesced: a room of 300 people walking in must not
+# become 300 × 300 frames.
+PRESENCE_DELAY_SECONDS = 1.0
+_presence_pending: dict[int, asyncio.Task] = {}
+
+
+async def _publish_presence_later(atelier_id: int) -> None:
+    try:
+        await asyncio.sleep(PRESENCE_DELAY_SECONDS)
+    finally:
+        _presence_pending.pop(atelier_id, None)
+    online = await database_sync_to_async(presence.online_count)(atelier_id)
+    html = fragments.presence_message(online)
+    await broadcast.send_async(atelier_id, {language: html for language in broadcast.languages()})
+
+
+def schedule_presence(atelier_id: int) -> None:
+    if atelier_id not in _presence_pending:
+        _presence_pending[atelier_id] = asyncio.ensure_future(_publish_presence_later(atelier_id))
+
+
+class BoardConsumer(AsyncWebsocketConsumer):
+    participant: Participant | None = None
+    group: str | None = None
+
+    async def connect(self) -> None:
+        code = self.scope["url_route"]["kwargs"]["code"]
+        participant = await database_sync_to_async(access.participant_for_scope)(self.scope, code)
+        if participant is None:
+            logger.info("websocket refused: not a member of atelier %r", code)
+            await self.accept()
+            await self.close(code=CLOSE_NOT_A_MEMBER)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        language = (query.get("lang") or [""])[0]
+        if language not in broadcast.languages():
+            language = broadcast.languages()[0]
+        self.participant = participant
+        self.language = language
+        self.group = broadcast.group_name(participant.atelier_id, language)
+        # Join the group before reading the version: anything committed after
+        # the read is pushed to us, anything before is in the snapshot.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await database_sync_to_async(presence.connect)(participant, self.channel_name)
+        schedule_presence(participant.atelier_id)
+        await self.resync((query.get("v") or [""])[0])
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is None or self.participant is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await database_sync_to_async(presence.disconnect)(self.channel_name)
+        schedule_presence(self.participant.atelier_id)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.participant is None:
+            return
+        message = _parse(text_data)
+        if message is None:
+            logger.info("ignored malformed websocket message from participant %s", self.participant.pk)
+            return
+        if message["type"] in {"ping", "resync"}:
+            await database_sync_to_async(presence.touch)(self.channel_name)
+            await self.resync(message.get("version"))
+
+    async def resync(self, client_version: object) -> None:
+        """Send the whole board unless the client already has this version."""
+        _version, html = await database_sync_to_async(self._snapshot_unless_current)(str(client_version))
+        if html is not None:
+            await self.send(text_data=html)
+
+    def _snapshot_unless_current(self, client_version: str) -> tuple[int, str | None]:
+        atelier = self.participant.atelier
+        current = type(atelier).objects.values_list("version", flat=True).get(pk=atelier.pk)
+        if client_version == str(current):
+            return current, None
+        return fragments.snapshot_message(atelier, self.language)
+
+    async def board_message(self, event: dict) -> None:
+        await self.send(text_data=event["html"])
+
+
+def _parse(text_data: str | None) -> dict | None:
+    if not text_data or len(text_data) > MAX_CLIENT_MESSAGE:
+        return None
+    try:
+        message = json.loads(text_data)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return None
+    return message

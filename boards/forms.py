@@ -1,0 +1,99 @@
+"""HTML forms: field widgets, labels and first-line validation. The
+services re-check every rule through model validation."""
+
+from __future__ import annotations
+
+import secrets
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from boards.models import Category, HelpKind, HelpOffer, Impossible, Participant, Role
+
+
+def new_submission_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class ParticipantForm(forms.ModelForm):
+    class Meta:
+        model = Participant
+        fields = ["name", "organisation", "role"]
+        labels = {
+            "name": _("Votre nom (tel qu'il apparaîtra)"),
+            "organisation": _("Organisation (facultatif)"),
+            "role": _("Vous êtes"),
+        }
+        widgets = {
+            "name": forms.TextInput(attrs={"autocomplete": "name", "autofocus": True}),
+            "organisation": forms.TextInput(attrs={"autocomplete": "organization"}),
+            "role": forms.RadioSelect,
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = Role.choices  # radios need no empty choice
+
+
+class SubmissionKeyMixin(forms.Form):
+    submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("submission_key", new_submission_key())
+
+
+class ImpossibleForm(SubmissionKeyMixin, forms.ModelForm):
+    class Meta:
+        model = Impossible
+        fields = ["statement", "details", "category", "anonymous"]
+        labels = {
+            "statement": _("Qu'est-ce qui vous semble impossible ?"),
+            "details": _("Détails (facultatif)"),
+            "category": _("Catégorie"),
+            "anonymous": _("Publier sans afficher mon nom"),
+        }
+        help_texts = {
+            "statement": _(
+                "Une phrase courte, par exemple : « Impossible de recruter des soudeurs à moins de 50 km »."
+            ),
+        }
+        widgets = {
+            "statement": forms.Textarea(attrs={"rows": 2}),
+            "details": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", _("Choisissez une catégorie")), *Category.choices]
+
+
+class HelpOfferForm(SubmissionKeyMixin, forms.ModelForm):
+    class Meta:
+        model = HelpOffer
+        fields = ["kind", "message", "contact"]
+        labels = {
+            "kind": _("Votre aide"),
+            "message": _("Votre message"),
+            "contact": _("Comment vous joindre (facultatif)"),
+        }
+        help_texts = {
+            "contact": _("Visible uniquement par l'auteur·e de l'impossible, jamais sur le tableau."),
+        }
+        widgets = {
+            "kind": forms.RadioSelect,
+            "message": forms.Textarea(attrs={"rows": 2}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = HelpKind.choices
+
+
+class JoinByCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code de l'atelier"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "autocomplete": "off", "spellcheck": "false"}),
+    )

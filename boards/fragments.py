@@ -1,0 +1,182 @@
+"""Reads the board and renders the partials that pages and pushes share.
+
+The page, the htmx responses and the WebSocket pushes all render the same
+partials of `boards/board.html`, so a live update cannot drift from a reload.
+Query counts here are constant: they do not grow with the board.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Count, Prefetch, Q, Sum
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from boards import broadcast
+from boards.models import Atelier, Category, HelpOffer, Impossible, Participant
+
+SORTS = ("recent", "top")
+SNAPSHOT_CACHE_SECONDS = 300
+# Pushed fragments are shared by everyone, so they carry no CSRF token
+# (Django's sentinel renders {% csrf_token %} as nothing); htmx sends the
+# token from the page's <body hx-headers>.
+SHARED_NO_CSRF = "NOTPROVIDED"
+
+
+@dataclass
+class Stats:
+    impossibles: int = 0
+    me_toos: int = 0
+    offers: int = 0
+    participants: int = 0
+
+
+@dataclass
+class Board:
+    atelier: Atelier
+    version: int
+    impossibles: list[Impossible] = field(default_factory=list)
+    stats: Stats = field(default_factory=Stats)
+
+
+def visible_offers() -> Prefetch:
+    return Prefetch(
+        "offers",
+        queryset=HelpOffer.objects.filter(hidden=False).select_related("author").order_by("created_at", "id"),
+        to_attr="visible_offers",
+    )
+
+
+def impossibles_queryset(atelier_id: int):
+    return (
+        Impossible.objects.filter(atelier_id=atelier_id, hidden=False)
+        .select_related("author")
+        .prefetch_related(visible_offers())
+    )
+
+
+def order_impossibles(queryset, sort: str):
+    if sort == "top":
+        return queryset.order_by("-me_too_count", "-created_at", "-id")
+    return queryset.order_by("-created_at", "-id")
+
+
+def load_stats(atelier_id: int) -> Stats:
+    totals = Impossible.objects.filter(atelier_id=atelier_id, hidden=False).aggregate(
+        impossibles=Count("id"), me_toos=Sum("me_too_count"), offers=Sum("offer_count")
+    )
+    return Stats(
+        impossibles=totals["impossibles"] or 0,
+        me_toos=totals["me_toos"] or 0,
+        offers=totals["offers"] or 0,
+        participants=Participant.objects.filter(atelier_id=atelier_id).count(),
+    )
+
+
+class _consistent_read(transaction.Atomic):
+    """A transaction whose reads all see one committed state.
+
+    The board and its version must match exactly: a snapshot labelled N that
+    already contains N+1 would make the client apply N+1 twice. PostgreSQL's
+    default READ COMMITTED gives each statement a new view, so ask for
+    REPEATABLE READ when this is the outermost transaction.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(using=None, savepoint=True, durable=False)
+
+    def __enter__(self) -> None:
+        outermost = not connection.in_atomic_block
+        super().__enter__()
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def load_board(atelier: Atelier, *, sort: str = "recent", category: str = "") -> Board:
+    with _consistent_read():
+        version = Atelier.objects.values_list("version", flat=True).get(pk=atelier.pk)
+        queryset = order_impossibles(impossibles_queryset(atelier.pk), sort)
+        if category:
+            queryset = queryset.filter(category=category)
+        impossibles = list(queryset)
+        stats = load_stats(atelier.pk)
+    return Board(atelier=atelier, version=version, impossibles=impossibles, stats=stats)
+
+
+def category_choices() -> list[tuple[str, str]]:
+    return list(Category.choices)
+
+
+# --- Live messages ----------------------------------------------------------
+
+
+def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
+    kind = event["type"]
+    context: dict = {
+        "event": kind,
+        "atelier": Atelier.objects.get(pk=atelier_id),
+        "stats": load_stats(atelier_id),
+    }
+    if kind in {"impossible.posted", "metoo.changed", "offer.posted"}:
+        impossible = impossibles_queryset(atelier_id).filter(pk=event["impossible"]).first()
+        if impossible is None:
+            # Hidden or deleted since: the stats still changed.
+            context["event"] = "stats"
+        context["impossible"] = impossible
+    elif kind == "participant.updated":
+        context["authored"] = list(
+            Impossible.objects.filter(
+                atelier_id=atelier_id, author_id=event["participant"], hidden=False, anonymous=False
+            ).select_related("author")
+        )
+        context["offered_on"] = list(
+            impossibles_queryset(atelier_id)
+            .filter(Q(offers__author_id=event["participant"]) & Q(offers__hidden=False))
+            .distinct()
+        )
+    return context
+
+
+def event_messages(atelier_id: int, version: int, event: broadcast.Event) -> dict[str, str]:
+    """Render one event once per language: {language: html}."""
+    context = _event_context(atelier_id, event)
+    context.update(version=version, kind="event", oob=True, csrf_token=SHARED_NO_CSRF)
+    messages = {}
+    for language in broadcast.languages():
+        with translation.override(language):
+            messages[language] = render_to_string("boards/live/event.html", context)
+    return messages
+
+
+def presence_message(online: int) -> str:
+    # Language-neutral (just a number), so one render serves every group.
+    return render_to_string("boards/live/presence.html", {"online": online, "oob": True})
+
+
+def snapshot_message(atelier: Atelier, language: str) -> tuple[int, str]:
+    """The whole board as one push, cached per version and language so a
+    room reconnecting at once renders it once."""
+    version = Atelier.objects.values_list("version", flat=True).get(pk=atelier.pk)
+    key = f"snapshot:{atelier.pk}:{version}:{language}"
+    html = cache.get(key)
+    if html is None:
+        board = load_board(atelier)
+        with translation.override(language):
+            html = render_to_string(
+                "boards/live/snapshot.html",
+                {
+                    "board": board,
+                    "version": board.version,
+                    "kind": "snapshot",
+                    "oob": True,
+                    "stats": board.stats,
+                    "csrf_token": SHARED_NO_CSRF,
+                },
+            )
+        version = board.version
+        cache.set(f"snapshot:{atelier.pk}:{version}:{language}", html, SNAPSHOT_CACHE_SECONDS)
+    return version, html

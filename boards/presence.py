@@ -1,0 +1,41 @@
+"""Who is connected right now, across every server process.
+
+One row per open socket. A process that dies cannot delete its rows, so
+a row counts only while its socket has pinged recently.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from boards.models import Participant, Presence
+
+PING_SECONDS = 25
+STALE_AFTER = timedelta(seconds=PING_SECONDS * 3)
+TOUCH_EVERY = timedelta(seconds=PING_SECONDS)
+
+
+def connect(participant: Participant, channel_name: str) -> None:
+    Presence.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"atelier_id": participant.atelier_id, "participant": participant, "seen_at": timezone.now()},
+    )
+
+
+def touch(channel_name: str) -> None:
+    now = timezone.now()
+    # Only write when the row is getting old: hundreds of sockets ping.
+    Presence.objects.filter(channel_name=channel_name, seen_at__lt=now - TOUCH_EVERY).update(seen_at=now)
+
+
+def disconnect(channel_name: str) -> None:
+    Presence.objects.filter(channel_name=channel_name).delete()
+
+
+def online_count(atelier_id: int) -> int:
+    since = timezone.now() - STALE_AFTER
+    return (
+        Presence.objects.filter(atelier_id=atelier_id, seen_at__gte=since).values("participant_id").distinct().count()
+    )

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from boards import consumers
+
+websocket_urlpatterns = [
+    path("ws/a/<str:code>/", consumers.BoardConsumer.as_asgi()),
+]

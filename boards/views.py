@@ -1,0 +1,210 @@
+"""Thin views: resolve access, validate the form, call a service, respond.
+
+Every write is a plain form POST that works without JavaScript (redirect
+back to the board); htmx requests get just the fragment they swap. The
+board itself changes through the WebSocket push, for the author too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from boards import fragments, presence, services
+from boards.access import (
+    get_atelier_or_404,
+    normalise_code,
+    participant_from_session,
+    participant_required,
+    remember_participant,
+)
+from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm
+from boards.models import Atelier, Category, Impossible, MeToo, Participant
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from django.forms import Form
+    from django.http import HttpRequest
+
+UNPROCESSABLE = 422
+
+
+def _run(form: Form, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a service; turn its validation errors into form errors."""
+    try:
+        return action(*args, **kwargs)
+    except ValidationError as error:
+        form.add_error(None, error)
+        return None
+
+
+def _board_url(atelier: Atelier, anchor: str = "") -> str:
+    url = reverse("boards:board", args=[atelier.code])
+    return f"{url}#{anchor}" if anchor else url
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    form = JoinByCodeForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        code = normalise_code(form.cleaned_data["code"])
+        if Atelier.objects.filter(code=code).exists():
+            return redirect("boards:join", code=code)
+        form.add_error("code", _("Aucun atelier ne porte ce code. Vérifiez-le sur l'écran de la salle."))
+    status = UNPROCESSABLE if form.is_bound and form.errors else 200
+    return render(request, "boards/home.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, code: str) -> HttpResponse:
+    atelier = get_atelier_or_404(code)
+    if participant_from_session(request.session, atelier) is not None:
+        return redirect(atelier)
+    form = ParticipantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        participant = _run(form, services.join_atelier, atelier, **form.cleaned_data)
+        if participant is not None:
+            remember_participant(request, participant)
+            return redirect(atelier)
+    status = UNPROCESSABLE if form.errors else 200
+    return render(request, "boards/join.html", {"atelier": atelier, "form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@participant_required
+def profile(request: HttpRequest, participant: Participant) -> HttpResponse:
+    form = ParticipantForm(request.POST or None, instance=participant)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and _run(form, services.update_participant, participant, **form.cleaned_data) is not None
+    ):
+        messages.success(request, _("Votre profil est à jour."))
+        return redirect(participant.atelier)
+    participant.refresh_from_db()
+    status = UNPROCESSABLE if form.errors else 200
+    context = {"atelier": participant.atelier, "participant": participant, "form": form}
+    return render(request, "boards/profile.html", context, status=status)
+
+
+def _render_board(
+    request: HttpRequest, participant: Participant, impossible_form: ImpossibleForm | None = None, status: int = 200
+) -> HttpResponse:
+    atelier = participant.atelier
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in fragments.SORTS else "recent"
+    category = request.GET.get("category", "")
+    category = category if category in Category.values else ""
+    board = fragments.load_board(atelier, sort=sort, category=category)
+    my_me_toos = set(
+        MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
+            "impossible_id", flat=True
+        )
+    )
+    context = {
+        "atelier": atelier,
+        "participant": participant,
+        "board": board,
+        "stats": board.stats,
+        "online": presence.online_count(atelier.pk),
+        "sort": sort,
+        "category": category,
+        "categories": Category.choices,
+        "my_me_toos": my_me_toos,
+        "my_me_toos_list": sorted(my_me_toos),
+        "impossible_form": impossible_form or ImpossibleForm(),
+    }
+    return render(request, "boards/board.html", context, status=status)
+
+
+@require_GET
+@participant_required
+def board(request: HttpRequest, participant: Participant) -> HttpResponse:
+    return _render_board(request, participant)
+
+
+@require_POST
+@participant_required
+def post_impossible(request: HttpRequest, participant: Participant) -> HttpResponse:
+    form = ImpossibleForm(request.POST)
+    impossible = form.is_valid() and _run(form, services.post_impossible, participant, **form.cleaned_data)
+    if impossible:
+        if request.htmx:
+            context = {"atelier": participant.atelier, "impossible_form": ImpossibleForm(), "posted": impossible}
+            return render(request, "boards/board.html#post_form", context)
+        messages.success(request, _("Votre impossible est sur le tableau."))
+        return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
+    if request.htmx:
+        context = {"atelier": participant.atelier, "impossible_form": form}
+        return render(request, "boards/board.html#post_form", context, status=UNPROCESSABLE)
+    return _render_board(request, participant, impossible_form=form, status=UNPROCESSABLE)
+
+
+@require_POST
+@participant_required
+def me_too(request: HttpRequest, participant: Participant, impossible_id: int) -> HttpResponse:
+    on = request.POST.get("state", "on") != "off"
+    try:
+        impossible = services.set_me_too(participant, impossible_id, on=on)
+    except services.NotFound:
+        raise Http404 from None
+    if request.htmx:
+        response = HttpResponse(status=204)
+        return trigger_client_event(response, "cerveau:metoo", {"impossible": impossible.pk, "on": on})
+    return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
+
+
+def _visible_impossible_or_404(participant: Participant, impossible_id: int) -> Impossible:
+    impossible = fragments.impossibles_queryset(participant.atelier_id).filter(pk=impossible_id).first()
+    if impossible is None:
+        raise Http404
+    return impossible
+
+
+@require_http_methods(["GET", "POST"])
+@participant_required
+def offer_help(request: HttpRequest, participant: Participant, impossible_id: int) -> HttpResponse:
+    impossible = _visible_impossible_or_404(participant, impossible_id)
+    form = HelpOfferForm(request.POST or None)
+    offer = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            offer = _run(form, services.offer_help, participant, impossible.pk, **form.cleaned_data)
+        except services.NotFound:
+            raise Http404 from None
+    if offer is not None:
+        if request.htmx:
+            return render(request, "boards/offer.html#offer_thanks", {"impossible": impossible})
+        messages.success(request, _("Merci ! Votre proposition d'aide est sur le tableau."))
+        return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
+    context = {"atelier": participant.atelier, "participant": participant, "impossible": impossible, "form": form}
+    status = UNPROCESSABLE if form.errors else 200
+    template = "boards/offer.html#offer_form" if request.htmx else "boards/offer.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@participant_required
+def impossible_detail(request: HttpRequest, participant: Participant, impossible_id: int) -> HttpResponse:
+    impossible = _visible_impossible_or_404(participant, impossible_id)
+    is_author = impossible.author_id == participant.pk
+    context = {
+        "atelier": participant.atelier,
+        "participant": participant,
+        "impossible": impossible,
+        # Contacts in offers are for the author's eyes only.
+        "is_author": is_author,
+        "my_me_toos": {impossible.pk}
+        if MeToo.objects.filter(participant=participant, impossible=impossible).exists()
+        else set(),
+    }
+    return render(request, "boards/impossible.html", context)

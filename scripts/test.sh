@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, twice: on the embedded default (SQLite + in-memory
+# channel layer), then on PostgreSQL + Redis. Locally the second run is
+# skipped with a message when those servers are unreachable; in CI
+# (CI=true) it is required.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cerveau}
+REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+export CERVEAU_INSECURE_DEFAULTS=1
+
+"$PY" manage.py compilemessages --ignore=.venv -v0
+
+echo "== Test run 1/2: SQLite + in-memory channel layer"
+env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "$@"
+
+reachable() {
+  "$PY" - "$PG_URL" "$REDIS" <<'PY'
+import sys, socket
+from urllib.parse import urlparse
+for url in sys.argv[1:]:
+    u = urlparse(url)
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=2).close()
+    except OSError as exc:
+        sys.exit(f"{u.scheme} at {u.hostname}:{u.port} unreachable: {exc}")
+PY
+}
+
+if ! why=$(reachable 2>&1); then
+  if [ "${CI:-}" = "true" ]; then
+    echo "PostgreSQL and Redis are required in CI: $why" >&2
+    exit 1
+  fi
+  echo "== Test run 2/2 SKIPPED: $why (start PostgreSQL and Redis to run it)"
+  exit 0
+fi
+
+echo "== Test run 2/2: PostgreSQL + Redis (channels-redis)"
+DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" "$PY" -m pytest "$@"

@@ -1,0 +1,71 @@
+"""Shared fixtures: an atelier and named personas who have joined it.
+
+alice is an entrepreneur, bob an élu, charlie a peer; outsider has not joined.
+Each persona has its own Django test client (own session cookie).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from django.test import Client
+
+from boards import broadcast, services
+from boards.access import session_key
+from boards.models import Atelier, Category, Impossible, Role
+
+
+@pytest.fixture
+def atelier(db) -> Atelier:
+    return Atelier.objects.create(title="Atelier de l'impossible — Test", territory="Charente", code="TST234")
+
+
+@pytest.fixture
+def other_atelier(db) -> Atelier:
+    return Atelier.objects.create(title="Autre atelier", territory="Gironde", code="AUTRE9")
+
+
+def _persona(atelier: Atelier, name: str, role: str):
+    participant = services.join_atelier(atelier, name=name, organisation=f"{name} SARL", role=role)
+    client = Client()
+    session = client.session
+    session[session_key(atelier.pk)] = participant.pk
+    session.save()
+    client.cookies["sessionid"] = session.session_key
+    client.participant = participant
+    return client
+
+
+@pytest.fixture
+def alice(atelier):
+    return _persona(atelier, "Alice", Role.ENTREPRENEUR)
+
+
+@pytest.fixture
+def bob(atelier):
+    return _persona(atelier, "Bob", Role.ELECTED)
+
+
+@pytest.fixture
+def charlie(atelier):
+    return _persona(atelier, "Charlie", Role.PEER)
+
+
+@pytest.fixture
+def outsider(db):
+    return Client()
+
+
+def post_impossible(participant, statement: str = "Impossible de recruter des soudeurs", **extra) -> Impossible:
+    fields = {"category": Category.RECRUITMENT, "submission_key": secrets.token_urlsafe(8), **extra}
+    return services.post_impossible(participant, statement=statement, **fields)
+
+
+@pytest.fixture
+def events():
+    """Every event the actions publish during the test, after commit."""
+    captured: list = []
+    broadcast.listeners.append(captured)
+    yield captured
+    broadcast.listeners.remove(captured)
