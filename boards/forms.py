@@ -29,6 +29,10 @@ class ParticipantForm(forms.ModelForm):
             "organisation": forms.TextInput(attrs={"autocomplete": "organization"}),
             "role": forms.RadioSelect,
         }
+        error_messages = {
+            "name": {"required": _("Indiquez le nom que les autres verront.")},
+            "role": {"required": _("Choisissez ce qui vous décrit le mieux.")},
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,6 +67,10 @@ class ImpossibleForm(SubmissionKeyMixin, forms.ModelForm):
             "statement": forms.Textarea(attrs={"rows": 2}),
             "details": forms.Textarea(attrs={"rows": 3}),
         }
+        error_messages = {
+            "statement": {"required": _("Écrivez en une phrase ce qui vous semble impossible.")},
+            "category": {"required": _("Choisissez une catégorie.")},
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,6 +92,10 @@ class HelpOfferForm(SubmissionKeyMixin, forms.ModelForm):
         widgets = {
             "kind": forms.RadioSelect,
             "message": forms.Textarea(attrs={"rows": 2}),
+        }
+        error_messages = {
+            "kind": {"required": _("Choisissez le type d'aide que vous proposez.")},
+            "message": {"required": _("Dites en quelques mots comment vous pouvez aider.")},
         }
 
     def __init__(self, *args, **kwargs):

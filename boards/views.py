@@ -120,6 +120,11 @@ def _render_board(
         "category": category,
         "categories": Category.choices,
         "my_me_toos": my_me_toos,
+        "my_impossibles": list(
+            Impossible.objects.filter(author=participant, hidden=False)
+            .order_by("-created_at")
+            .only("pk", "statement", "offer_count")
+        ),
         "my_me_toos_list": sorted(my_me_toos),
         "impossible_form": impossible_form or ImpossibleForm(),
     }
