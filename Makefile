@@ -42,5 +42,5 @@ format: dev-deps
 	$(VENV)/bin/ruff check --fix .
 
 messages: dev-deps
-	$(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --no-obsolete
-	$(PY) manage.py compilemessages --ignore=.venv
+	DJANGO_DEBUG=1 $(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --no-obsolete
+	DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv

@@ -33,7 +33,11 @@ async def _publish_presence_later(atelier_id: int) -> None:
         await asyncio.sleep(PRESENCE_DELAY_SECONDS)
     finally:
         _presence_pending.pop(atelier_id, None)
-    online = await database_sync_to_async(presence.online_count)(atelier_id)
+    try:
+        online = await database_sync_to_async(presence.online_count)(atelier_id)
+    except Exception:
+        logger.exception("could not count who is online in atelier %s", atelier_id)
+        return
     html = fragments.presence_message(online)
     await broadcast.send_async(atelier_id, {language: html for language in broadcast.languages()})
 
@@ -110,7 +114,9 @@ def _parse(text_data: str | None) -> dict | None:
         return None
     try:
         message = json.loads(text_data)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: "[[[[..." nests deeper than the parser allows
+        # while staying under MAX_CLIENT_MESSAGE.
         return None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return None

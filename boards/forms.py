@@ -39,8 +39,17 @@ class ParticipantForm(forms.ModelForm):
         self.fields["role"].choices = Role.choices  # radios need no empty choice
 
 
+# The key is a hidden field: "this field is required" would point at nothing
+# the visitor can see. Same wording as the service's own check.
+FORM_EXPIRED = _("Formulaire expiré : rechargez la page et réessayez.")
+
+
 class SubmissionKeyMixin(forms.Form):
-    submission_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    submission_key = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=64,
+        error_messages={"required": FORM_EXPIRED, "max_length": FORM_EXPIRED},
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

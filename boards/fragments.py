@@ -20,10 +20,6 @@ from boards.models import Atelier, Category, HelpOffer, Impossible, Participant
 
 SORTS = ("recent", "top")
 SNAPSHOT_CACHE_SECONDS = 300
-# Pushed fragments are shared by everyone, so they carry no CSRF token
-# (Django's sentinel renders {% csrf_token %} as nothing); htmx sends the
-# token from the page's <body hx-headers>.
-SHARED_NO_CSRF = "NOTPROVIDED"
 
 
 @dataclass
@@ -144,7 +140,9 @@ def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
 def event_messages(atelier_id: int, version: int, event: broadcast.Event) -> dict[str, str]:
     """Render one event once per language: {language: html}."""
     context = _event_context(atelier_id, event)
-    context.update(version=version, kind="event", oob=True, csrf_token=SHARED_NO_CSRF)
+    # Pushed fragments are shared by everyone, so they carry no CSRF token
+    # (`shared`): htmx sends the token from the page's <body hx-headers>.
+    context.update(version=version, kind="event", oob=True, shared=True)
     messages = {}
     for language in broadcast.languages():
         with translation.override(language):
@@ -174,7 +172,7 @@ def snapshot_message(atelier: Atelier, language: str) -> tuple[int, str]:
                     "kind": "snapshot",
                     "oob": True,
                     "stats": board.stats,
-                    "csrf_token": SHARED_NO_CSRF,
+                    "shared": True,
                 },
             )
         version = board.version

@@ -108,7 +108,7 @@ class Impossible(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = _("impossible")
+        verbose_name = pgettext_lazy("model", "impossible")
         constraints = [
             models.UniqueConstraint(fields=["author", "submission_key"], name="impossible_once_per_submission"),
         ]
@@ -143,8 +143,8 @@ class HelpOffer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = _("offre d'aide")
-        verbose_name_plural = _("offres d'aide")
+        verbose_name = pgettext_lazy("model", "offre d'aide")
+        verbose_name_plural = pgettext_lazy("model", "offres d'aide")
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["author", "submission_key"], name="offer_once_per_submission"),

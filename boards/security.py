@@ -24,11 +24,16 @@ class OriginValidator:
 
     async def __call__(self, scope, receive, send):
         origin = dict(scope.get("headers", [])).get(b"origin", b"").decode("latin-1")
-        inner = self.validator
-        if origin and inner.valid_origin(urlparse(origin)):
+        if origin and self._allowed(origin):
             return await self.application(scope, receive, send)
         logger.warning("websocket refused: origin %r not allowed (path %s)", origin, scope.get("path"))
         return await _refuse(receive, send)
+
+    def _allowed(self, origin: str) -> bool:
+        try:
+            return self.validator.valid_origin(urlparse(origin))
+        except ValueError:  # unparsable, e.g. "http://[::1": refuse rather than crash
+            return False
 
 
 async def _refuse(receive, send) -> None:

@@ -69,7 +69,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     atelier = get_atelier_or_404(code)
     if participant_from_session(request.session, atelier) is not None:
         return redirect(atelier)
-    form = ParticipantForm(request.POST or None)
+    form = ParticipantForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         participant = _run(form, services.join_atelier, atelier, **form.cleaned_data)
         if participant is not None:
@@ -82,7 +82,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @participant_required
 def profile(request: HttpRequest, participant: Participant) -> HttpResponse:
-    form = ParticipantForm(request.POST or None, instance=participant)
+    form = ParticipantForm(request.POST if request.method == "POST" else None, instance=participant)
     if (
         request.method == "POST"
         and form.is_valid()
@@ -179,7 +179,7 @@ def _visible_impossible_or_404(participant: Participant, impossible_id: int) -> 
 @participant_required
 def offer_help(request: HttpRequest, participant: Participant, impossible_id: int) -> HttpResponse:
     impossible = _visible_impossible_or_404(participant, impossible_id)
-    form = HelpOfferForm(request.POST or None)
+    form = HelpOfferForm(request.POST if request.method == "POST" else None)
     offer = None
     if request.method == "POST" and form.is_valid():
         try:
