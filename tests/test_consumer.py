@@ -1,0 +1,584 @@
+"""The board's WebSocket, driven through the whole ASGI stack.
+
+Every socket goes through `cerveau.asgi.application`: the Origin check, the
+session cookie (AuthMiddlewareStack) and the URL router, exactly as daphne
+would run them. Consumers reach the database from other threads, so these
+tests need real commits (`transaction=True`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import timedelta
+from importlib import import_module
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.db import connections
+from django.utils import timezone
+
+from boards import consumers, services
+from boards.access import session_key
+from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Presence, Role
+from boards.presence import online_count
+from boards.security import CLOSE_FORBIDDEN_ORIGIN
+from cerveau.asgi import application
+from tests.conftest import post_impossible
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = "http://127.0.0.1:8000"
+TIMEOUT = 3
+LIVE_VERSION = re.compile(r'<div id="live-version" data-version="(\d+)" data-kind="(\w+)"')
+PRESENCE = re.compile(r'^<span class="num" id="stat-online" hx-swap-oob="true">(\d+)</span>$')
+
+
+# --- Helpers ------------------------------------------------------------------
+
+
+def _session_cookie(*participants: Participant) -> str:
+    """A saved session that remembers each participant in their atelier,
+    as the join view does."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    for participant in participants:
+        store[session_key(participant.atelier_id)] = participant.pk
+    store.save()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+def _version(atelier: Atelier) -> int:
+    return Atelier.objects.values_list("version", flat=True).get(pk=atelier.pk)
+
+
+def _row_counts() -> dict[str, int]:
+    counts = {
+        model.__name__: model.objects.count()
+        for model in (Atelier, Participant, Impossible, MeToo, HelpOffer, Presence, Session)
+    }
+    counts["versions"] = sum(Atelier.objects.values_list("version", flat=True))
+    return counts
+
+
+def _presence_rows(participant: Participant) -> list[str]:
+    return list(Presence.objects.filter(participant=participant).values_list("channel_name", flat=True))
+
+
+version = database_sync_to_async(_version)
+row_counts = database_sync_to_async(_row_counts)
+presence_rows = database_sync_to_async(_presence_rows)
+online = database_sync_to_async(online_count)
+
+
+def live_version(html: str) -> tuple[int, str]:
+    """(data-version, data-kind) of a board message."""
+    found = LIVE_VERSION.search(html)
+    assert found, f"no live-version marker in {html[:200]!r}"
+    return int(found.group(1)), found.group(2)
+
+
+def ids(html: str) -> set[str]:
+    return set(re.findall(r'\bid="([^"]+)"', html))
+
+
+def presence_count(message: str) -> int | None:
+    found = PRESENCE.match(message.strip())
+    return int(found.group(1)) if found else None
+
+
+async def next_board_message(communicator: WebsocketCommunicator, timeout: float = TIMEOUT) -> str:
+    """The next frame that is not a (timer-driven) presence update."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await communicator.receive_from(timeout=max(deadline - time.monotonic(), 0.01))
+        if presence_count(message) is None:
+            return message
+
+
+async def drain(communicator: WebsocketCommunicator, seconds: float = 0.4) -> list[str]:
+    """Every frame received within `seconds`. Unlike receive_from, waiting
+    for nothing does not cancel the application; a crashed consumer or a
+    close frame fails here."""
+    frames = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not await communicator.receive_nothing(timeout=0.05, interval=0.01):
+            frames.append(await communicator.receive_from())
+    return frames
+
+
+async def board_frames(communicator: WebsocketCommunicator, seconds: float = 0.4) -> list[str]:
+    return [frame for frame in await drain(communicator, seconds) if presence_count(frame) is None]
+
+
+# --- Fixtures -----------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+async def _isolated():
+    """Fresh snapshot cache; afterwards no presence timer outlives the test's
+    event loop and the consumers' database thread lets go of its connection."""
+    await sync_to_async(cache.clear)()
+    yield
+    pending = list(consumers._presence_pending.values())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    consumers._presence_pending.clear()
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def stranger(other_atelier) -> Participant:
+    """A participant of another atelier."""
+    return services.join_atelier(other_atelier, name="Sam", organisation="", role=Role.OTHER)
+
+
+@pytest.fixture
+async def sockets(_isolated):
+    """Opens sockets on the full ASGI stack; every one is closed at teardown."""
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_socket(
+        path: str = "/ws/a/TST234/",
+        *,
+        participant: Participant | None = None,
+        cookie: str | None = None,
+        origin: str | None = ORIGIN,
+    ) -> WebsocketCommunicator:
+        headers = []
+        if origin is not None:
+            headers.append((b"origin", origin.encode("latin-1")))
+        if participant is not None:
+            cookie = await database_sync_to_async(_session_cookie)(participant)
+        if cookie is not None:
+            headers.append((b"cookie", cookie.encode("latin-1")))
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        opened.append(communicator)
+        accepted, _subprotocol = await communicator.connect(timeout=TIMEOUT)
+        assert accepted, "the handshake is accepted; refusals are close frames with a 4xxx code"
+        return communicator
+
+    yield open_socket
+
+    crashed = []
+    for communicator in reversed(opened):
+        future = communicator.future
+        if future.done():
+            if not future.cancelled() and future.exception() is not None:
+                crashed.append(future.exception())
+            continue
+        await communicator.disconnect(timeout=TIMEOUT)
+    assert not crashed, f"a consumer crashed: {crashed!r}"
+
+
+@pytest.fixture
+def synced(sockets):
+    """Opens a member's socket and waits for its snapshot: the last step of
+    connect(), so the socket is in its group and counted as present before
+    the test changes anything. Returns the socket and the snapshot version."""
+
+    async def open_synced(participant: Participant, lang: str = "fr") -> tuple[WebsocketCommunicator, int]:
+        communicator = await sockets(f"/ws/a/TST234/?lang={lang}", participant=participant)
+        snapshot_version, kind = live_version(await next_board_message(communicator))
+        assert kind == "snapshot"
+        return communicator, snapshot_version
+
+    return open_synced
+
+
+async def expect_closed(communicator: WebsocketCommunicator, code: int) -> None:
+    message = await communicator.receive_output(timeout=TIMEOUT)
+    assert message == {"type": "websocket.close", "code": code}
+
+
+# --- Origin check -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        pytest.param("https://evil.example", id="foreign"),
+        pytest.param(None, id="missing"),
+        pytest.param("http://127.0.0.1.evil.example", id="look-alike-suffix"),
+        pytest.param("http://evil127.0.0.1", id="look-alike-prefix"),
+        pytest.param("null", id="opaque"),
+        pytest.param("http://[::1", id="malformed"),
+    ],
+)
+async def test_it_refuses_a_socket_from_a_foreign_origin_with_4003(sockets, alice, origin):
+    # Even a genuine member is refused: the origin is checked first.
+    communicator = await sockets(participant=alice.participant, origin=origin)
+    await expect_closed(communicator, CLOSE_FORBIDDEN_ORIGIN)
+    assert await presence_rows(alice.participant) == []
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:8000", "http://localhost:8000", "https://127.0.0.1"])
+async def test_it_accepts_a_member_from_an_allowed_origin(sockets, alice, origin):
+    communicator = await sockets(participant=alice.participant, origin=origin)
+    assert live_version(await next_board_message(communicator)) == (0, "snapshot")
+    assert len(await presence_rows(alice.participant)) == 1
+
+
+# --- Membership ---------------------------------------------------------------
+
+
+async def test_it_refuses_a_visitor_without_a_session_with_4403(sockets, atelier):
+    communicator = await sockets()
+    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    assert await communicator.receive_nothing(timeout=0.2)
+
+
+async def test_it_refuses_a_visitor_with_an_unknown_session_cookie_with_4403(sockets, atelier):
+    communicator = await sockets(cookie=f"{settings.SESSION_COOKIE_NAME}=doesnotexist0123456789abcdefghij")
+    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+
+
+async def test_it_refuses_a_member_of_another_atelier_with_4403(sockets, atelier, stranger):
+    communicator = await sockets(participant=stranger)
+    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    assert await database_sync_to_async(Presence.objects.count)() == 0
+
+
+async def test_it_refuses_a_session_naming_a_participant_of_another_atelier_with_4403(sockets, atelier, stranger):
+    # The session key of this atelier, but the id of somebody who joined elsewhere.
+    def forged_cookie() -> str:
+        store = import_module(settings.SESSION_ENGINE).SessionStore()
+        store[session_key(atelier.pk)] = stranger.pk
+        store.save()
+        return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+    communicator = await sockets(cookie=await database_sync_to_async(forged_cookie)())
+    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+
+
+async def test_it_refuses_an_unknown_atelier_code_with_4403(sockets, alice):
+    communicator = await sockets("/ws/a/NOPE99/", participant=alice.participant)
+    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+
+
+async def test_it_accepts_the_code_as_people_type_it(sockets, alice):
+    communicator = await sockets("/ws/a/tst-234/", participant=alice.participant)
+    assert live_version(await next_board_message(communicator)) == (0, "snapshot")
+
+
+# --- Snapshot on connect ------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["", "?v=", "?v=1", "?v=not-a-number", "?lang=fr&v=0"])
+async def test_a_member_receives_a_snapshot_on_connect_unless_already_current(sockets, alice, query):
+    first = await database_sync_to_async(post_impossible)(alice.participant, "Impossible de trouver un local")
+    second = await database_sync_to_async(post_impossible)(alice.participant, "Impossible de former en alternance")
+    current = await version(alice.participant.atelier)
+    assert current == 2
+
+    communicator = await sockets(f"/ws/a/TST234/{query}", participant=alice.participant)
+
+    snapshot = await next_board_message(communicator)
+    assert live_version(snapshot) == (current, "snapshot")
+    assert {f"imp-{first.pk}", f"imp-{second.pk}", "impossible-list", "stats"} <= ids(snapshot)
+    assert await board_frames(communicator) == []
+
+
+async def test_a_member_already_at_the_current_version_receives_nothing_on_connect(sockets, alice):
+    await database_sync_to_async(post_impossible)(alice.participant)
+    current = await version(alice.participant.atelier)
+
+    communicator = await sockets(f"/ws/a/TST234/?v={current}", participant=alice.participant)
+
+    assert await board_frames(communicator, 0.5) == []
+
+
+# --- Changes pushed live ------------------------------------------------------
+
+
+async def test_a_posted_impossible_reaches_the_socket_as_the_next_version(synced, alice, bob):
+    communicator, before = await synced(bob.participant)
+
+    impossible = await database_sync_to_async(post_impossible)(alice.participant, "Impossible de loger les apprentis")
+
+    event = await next_board_message(communicator)
+    assert live_version(event) == (before + 1, "event")
+    pk = impossible.pk
+    assert {f"imp-{pk}", f"imp-{pk}-metoo", f"imp-{pk}-offers", "stats"} <= ids(event)
+    assert 'hx-swap-oob="afterbegin:#impossible-list"' in event
+    assert "Impossible de loger les apprentis" in event
+    assert await board_frames(communicator) == []
+
+
+async def test_a_me_too_reaches_the_socket_as_a_counter_update(synced, alice, bob):
+    impossible = await database_sync_to_async(post_impossible)(alice.participant)
+    communicator, before = await synced(alice.participant)
+    pk = impossible.pk
+
+    await database_sync_to_async(services.set_me_too)(bob.participant, pk, on=True)
+
+    event = await next_board_message(communicator)
+    assert live_version(event) == (before + 1, "event")
+    assert {f"imp-{pk}-metoo", "stats"} <= ids(event)
+    assert f"imp-{pk}" not in ids(event), "a counter update does not resend the card"
+    assert re.search(rf'id="imp-{pk}-metoo" data-count="1" hx-swap-oob="true">1<', event)
+
+    await database_sync_to_async(services.set_me_too)(bob.participant, pk, on=False)
+
+    event = await next_board_message(communicator)
+    assert live_version(event) == (before + 2, "event")
+    assert re.search(rf'id="imp-{pk}-metoo" data-count="0" hx-swap-oob="true">0<', event)
+
+
+async def test_a_repeated_me_too_pushes_nothing(synced, alice, bob):
+    impossible = await database_sync_to_async(post_impossible)(alice.participant)
+    await database_sync_to_async(services.set_me_too)(bob.participant, impossible.pk, on=True)
+    communicator, current = await synced(alice.participant)
+
+    await database_sync_to_async(services.set_me_too)(bob.participant, impossible.pk, on=True)
+
+    assert await board_frames(communicator) == []
+    assert await version(alice.participant.atelier) == current
+
+
+async def test_an_offer_of_help_reaches_the_socket_as_an_offers_update(synced, alice, charlie):
+    impossible = await database_sync_to_async(post_impossible)(alice.participant)
+    communicator, before = await synced(alice.participant)
+    pk = impossible.pk
+
+    await database_sync_to_async(services.offer_help)(
+        charlie.participant,
+        pk,
+        kind=HelpKind.INTRODUCTION,
+        message="Je connais un CFA à Cognac",
+        contact="charlie@example.org",
+        submission_key="offer-1",
+    )
+
+    event = await next_board_message(communicator)
+    assert live_version(event) == (before + 1, "event")
+    assert {f"imp-{pk}-offers", "stats"} <= ids(event)
+    assert f"imp-{pk}" not in ids(event)
+    assert f'id="imp-{pk}-offers" data-count="1" hx-swap-oob="true"' in event
+    assert "Je connais un CFA à Cognac" in event
+    assert "charlie@example.org" not in event, "the contact is private to the author"
+
+
+async def test_consecutive_changes_arrive_with_consecutive_versions(synced, alice, bob):
+    communicator, before = await synced(alice.participant)
+
+    impossible = await database_sync_to_async(post_impossible)(alice.participant)
+    await database_sync_to_async(services.set_me_too)(bob.participant, impossible.pk, on=True)
+    await database_sync_to_async(services.offer_help)(
+        bob.participant, impossible.pk, kind=HelpKind.EXPERTISE, message="J'ai fait pareil", submission_key="k"
+    )
+
+    versions = [live_version(await next_board_message(communicator)) for _ in range(3)]
+    assert versions == [(before + 1, "event"), (before + 2, "event"), (before + 3, "event")]
+
+
+async def test_a_change_in_another_atelier_does_not_reach_the_socket(synced, alice, stranger):
+    communicator, _version = await synced(alice.participant)
+
+    await database_sync_to_async(post_impossible)(stranger, "Impossible ailleurs")
+
+    assert await board_frames(communicator) == []
+
+
+# --- Language -----------------------------------------------------------------
+
+
+async def test_the_lang_parameter_chooses_the_language_of_pushes(synced, alice, bob):
+    english, before = await synced(alice.participant, lang="en")
+    french, _before = await synced(bob.participant, lang="fr")
+
+    await database_sync_to_async(post_impossible)(alice.participant, "Impossible de recruter à Jarnac")
+
+    in_english = await next_board_message(english)
+    in_french = await next_board_message(french)
+    assert live_version(in_english) == live_version(in_french) == (before + 1, "event")
+    assert "Me too" in in_english
+    assert "Offer my help" in in_english
+    assert "Recruitment &amp; skills" in in_english
+    assert "Moi aussi" not in in_english
+    assert "Moi aussi" in in_french
+    assert "Proposer mon aide" in in_french
+    assert "Recrutement &amp; compétences" in in_french
+    assert "Me too" not in in_french
+    # One render per language: neither socket also gets the other language's copy.
+    assert await board_frames(english) == []
+    assert await board_frames(french) == []
+
+
+async def test_the_snapshot_is_in_the_socket_language(sockets, alice):
+    await database_sync_to_async(post_impossible)(alice.participant)
+
+    english = await sockets("/ws/a/TST234/?lang=en", participant=alice.participant)
+    french = await sockets("/ws/a/TST234/?lang=fr", participant=alice.participant)
+
+    in_english = await next_board_message(english)
+    in_french = await next_board_message(french)
+    assert live_version(in_english) == live_version(in_french) == (1, "snapshot")
+    assert "Me too" in in_english
+    assert "Moi aussi" not in in_english
+    assert "Moi aussi" in in_french
+    assert "Me too" not in in_french
+
+
+@pytest.mark.parametrize("query", ["", "?lang=de", "?lang=EN-us", "?lang="])
+async def test_an_unsupported_or_missing_lang_falls_back_to_french(sockets, alice, query):
+    communicator = await sockets(f"/ws/a/TST234/{query}", participant=alice.participant)
+    assert live_version(await next_board_message(communicator)) == (0, "snapshot")
+
+    await database_sync_to_async(post_impossible)(alice.participant)
+
+    event = await next_board_message(communicator)
+    assert live_version(event) == (1, "event")
+    assert "Moi aussi" in event
+    assert "Me too" not in event
+
+
+# --- Client messages ----------------------------------------------------------
+
+
+async def test_a_resync_with_an_old_version_returns_a_snapshot(synced, alice):
+    await database_sync_to_async(post_impossible)(alice.participant)
+    await database_sync_to_async(post_impossible)(alice.participant)
+    communicator, current = await synced(alice.participant)
+    assert current == 2
+
+    await communicator.send_json_to({"type": "resync", "version": 1})
+
+    assert live_version(await next_board_message(communicator)) == (current, "snapshot")
+    assert await board_frames(communicator) == []
+
+
+async def test_a_ping_at_the_current_version_returns_nothing(synced, alice):
+    await database_sync_to_async(post_impossible)(alice.participant)
+    communicator, current = await synced(alice.participant)
+
+    await communicator.send_json_to({"type": "ping", "version": current})
+    assert await board_frames(communicator) == []
+
+    # The same ping from a client that fell behind brings it up to date.
+    await communicator.send_json_to({"type": "ping", "version": current - 1})
+    assert live_version(await next_board_message(communicator)) == (current, "snapshot")
+
+
+MALFORMED = [
+    pytest.param({"text": "{not json"}, id="invalid-json"),
+    pytest.param({"text": '[{"type": "resync", "version": 0}]'}, id="json-list"),
+    pytest.param({"text": '"resync"'}, id="json-string"),
+    pytest.param({"text": '{"version": 0}'}, id="missing-type"),
+    pytest.param({"text": '{"type": 5, "version": 0}'}, id="type-not-a-string"),
+    pytest.param({"text": '{"type": "delete", "version": 0}'}, id="unknown-type"),
+    pytest.param({"text": ""}, id="empty-text"),
+    pytest.param({"bytes": b'{"type": "resync", "version": 0}'}, id="binary-frame"),
+    # A valid resync padded to 2 MiB: refused for its size alone.
+    pytest.param({"text": '{"type": "resync", "version": 0, "pad": "' + "x" * (2 * 1024 * 1024) + '"}'}, id="2MiB"),
+    # Short enough to pass the size check, deep enough to overflow the parser.
+    pytest.param({"text": "[" * 1000}, id="deeply-nested"),
+]
+
+
+@pytest.mark.parametrize("frame", MALFORMED)
+async def test_a_malformed_message_is_ignored_and_the_socket_keeps_working(synced, alice, frame):
+    await database_sync_to_async(post_impossible)(alice.participant)
+    communicator, current = await synced(alice.participant)
+    rows = await row_counts()
+
+    await communicator.send_input({"type": "websocket.receive", **frame})
+
+    assert await board_frames(communicator) == []
+    assert await row_counts() == rows
+    await communicator.send_json_to({"type": "resync", "version": current - 1})
+    assert live_version(await next_board_message(communicator)) == (current, "snapshot")
+
+
+async def test_a_flood_of_malformed_messages_does_not_close_the_socket(synced, alice):
+    communicator, current = await synced(alice.participant)
+    rows = await row_counts()
+
+    for param in MALFORMED * 3:
+        await communicator.send_input({"type": "websocket.receive", **param.values[0]})
+
+    assert await board_frames(communicator) == []
+    assert await row_counts() == rows
+    await communicator.send_json_to({"type": "resync", "version": -1})
+    assert live_version(await next_board_message(communicator)) == (current, "snapshot")
+
+
+# --- Presence -----------------------------------------------------------------
+
+
+async def test_connecting_creates_a_presence_row_and_disconnecting_deletes_it(synced, alice):
+    atelier_id = alice.participant.atelier_id
+    assert await online(atelier_id) == 0
+
+    communicator, _version = await synced(alice.participant)
+
+    assert len(await presence_rows(alice.participant)) == 1
+    assert await online(atelier_id) == 1
+
+    await communicator.disconnect(timeout=TIMEOUT)
+
+    assert await presence_rows(alice.participant) == []
+    assert await online(atelier_id) == 0
+
+
+async def test_online_count_counts_each_participant_once(synced, alice, bob):
+    atelier_id = alice.participant.atelier_id
+    phone, _version = await synced(alice.participant)
+    await synced(alice.participant, lang="en")
+    await synced(bob.participant)
+
+    assert len(await presence_rows(alice.participant)) == 2
+    assert await online(atelier_id) == 2
+
+    # Closing one of alice's two tabs: she is still online.
+    await phone.disconnect(timeout=TIMEOUT)
+    assert len(await presence_rows(alice.participant)) == 1
+    assert await online(atelier_id) == 2
+
+
+async def test_a_refused_socket_leaves_no_presence(sockets, atelier, stranger):
+    communicator = await sockets(participant=stranger)
+    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await communicator.disconnect(timeout=TIMEOUT)
+    assert await database_sync_to_async(Presence.objects.count)() == 0
+
+
+async def test_a_presence_update_is_broadcast_shortly_after_connect_and_disconnect(synced, alice, bob):
+    alice_socket, _version = await synced(alice.participant)
+    bob_socket, _version = await synced(bob.participant, lang="en")
+
+    # Both arrivals are coalesced into one update, sent to every language group.
+    assert (await alice_socket.receive_from(timeout=TIMEOUT)).strip() == (
+        '<span class="num" id="stat-online" hx-swap-oob="true">2</span>'
+    )
+    assert presence_count(await bob_socket.receive_from(timeout=TIMEOUT)) == 2
+    assert await drain(alice_socket, consumers.PRESENCE_DELAY_SECONDS + 0.3) == []
+
+    await bob_socket.disconnect(timeout=TIMEOUT)
+
+    assert presence_count(await alice_socket.receive_from(timeout=TIMEOUT)) == 1
+
+
+async def test_a_ping_keeps_a_quiet_socket_counted(synced, alice):
+    atelier_id = alice.participant.atelier_id
+    communicator, current = await synced(alice.participant)
+    (channel_name,) = await presence_rows(alice.participant)
+
+    def age(seconds: int) -> None:
+        Presence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now() - timedelta(seconds=seconds))
+
+    # A socket silent for longer than the staleness window no longer counts...
+    await database_sync_to_async(age)(600)
+    assert await online(atelier_id) == 0
+
+    # ...until it pings again.
+    await communicator.send_json_to({"type": "ping", "version": current})
+    assert await board_frames(communicator, 0.2) == []
+    assert await online(atelier_id) == 1
