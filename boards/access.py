@@ -30,8 +30,17 @@ def get_atelier_or_404(code: str) -> Atelier:
         raise Http404 from None
 
 
+SESSION_PREFIX = "cerveau.participant."
+
+
 def session_key(atelier_id: int) -> str:
-    return f"cerveau.participant.{atelier_id}"
+    return f"{SESSION_PREFIX}{atelier_id}"
+
+
+def joined_atelier_ids(session: Any) -> list[int]:
+    # Sessions have keys() but are not iterable themselves.
+    keys = session.keys()
+    return [int(key.removeprefix(SESSION_PREFIX)) for key in keys if key.startswith(SESSION_PREFIX)]
 
 
 def participant_from_session(session: Any, atelier: Atelier) -> Participant | None:

@@ -21,6 +21,7 @@ from django_htmx.http import trigger_client_event
 from boards import fragments, presence, services
 from boards.access import (
     get_atelier_or_404,
+    joined_atelier_ids,
     normalise_code,
     participant_from_session,
     participant_required,
@@ -61,7 +62,8 @@ def home(request: HttpRequest) -> HttpResponse:
             return redirect("boards:join", code=code)
         form.add_error("code", _("Aucun atelier ne porte ce code. Vérifiez-le sur l'écran de la salle."))
     status = UNPROCESSABLE if form.is_bound and form.errors else 200
-    return render(request, "boards/home.html", {"form": form}, status=status)
+    joined = Atelier.objects.filter(pk__in=joined_atelier_ids(request.session)).order_by("-starts_at", "-id")
+    return render(request, "boards/home.html", {"form": form, "joined": joined}, status=status)
 
 
 @require_http_methods(["GET", "POST"])

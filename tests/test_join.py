@@ -48,6 +48,20 @@ def test_home_page_redirects_a_valid_code_to_the_join_page(atelier, outsider, ty
     assertRedirects(response, JOIN_URL, fetch_redirect_response=False)
 
 
+def test_home_page_lists_only_the_ateliers_you_joined(atelier, other_atelier, alice):
+    response = alice.get("/")
+
+    assertContains(response, "Vos ateliers")
+    assertContains(response, f'href="{BOARD_URL}"')
+    assert other_atelier.title not in response.content.decode()
+
+
+def test_home_page_lists_no_atelier_for_a_newcomer(atelier, outsider):
+    response = outsider.get("/")
+
+    assert "Vos ateliers" not in response.content.decode()
+
+
 def test_home_page_rejects_an_unknown_code_in_french(atelier, outsider):
     ateliers_before = Atelier.objects.count()
 
