@@ -3,10 +3,13 @@ first; nobody re-derives access inline."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect
 
@@ -69,10 +72,43 @@ def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
     return wrapper
 
 
-def participant_for_scope(scope: dict, code: str) -> Participant | None:
-    """The WebSocket counterpart: None means refuse the connection."""
+def facilitator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Only the atelier's facilitators get through. Anonymous visitors are
+    sent to the login page; anyone else gets a 404, as if the atelier's
+    facilitation pages did not exist."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        atelier = get_atelier_or_404(code)
+        if not atelier.is_facilitated_by(request.user):
+            raise Http404
+        return view(request, atelier, *args, **kwargs)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Viewer:
+    atelier: Atelier
+    participant: Participant | None
+    facilitator: bool
+
+
+def viewer_for_scope(scope: dict, code: str) -> Viewer | None:
+    """The WebSocket counterpart: a participant of the atelier or one of its
+    facilitators; None means refuse the connection."""
     try:
         atelier = Atelier.objects.get(code=normalise_code(code))
     except Atelier.DoesNotExist:
         return None
-    return participant_from_session(scope.get("session"), atelier)
+    participant = participant_from_session(scope.get("session"), atelier)
+    facilitator = atelier.is_facilitated_by(scope.get("user"))
+    if participant is None and not facilitator:
+        return None
+    return Viewer(atelier=atelier, participant=participant, facilitator=facilitator)
+
+
+def session_group(session_key: str) -> str:
+    """A channel group per browser session, so logging out can close its sockets."""
+    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:40]

@@ -70,3 +70,21 @@ async def send_async(atelier_id: int, messages: dict[str, str]) -> None:
             await layer.group_send(group_name(atelier_id, language), {"type": "board.message", "html": html})
         except Exception:
             logger.warning("live update to atelier %s (%s) not sent; clients will resync", atelier_id, language)
+
+
+def close_atelier(atelier_id: int) -> None:
+    """The atelier is gone: tell its sockets to close for good."""
+    layer = get_channel_layer()
+    for language in languages():
+        try:
+            async_to_sync(layer.group_send)(group_name(atelier_id, language), {"type": "board.close"})
+        except Exception:
+            logger.warning("could not close the sockets of deleted atelier %s (%s)", atelier_id, language)
+
+
+def close_session(group: str, code: int) -> None:
+    """Close every socket of one browser session (after logging out)."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, {"type": "board.close", "code": code})
+    except Exception:
+        logger.warning("could not close the sockets of a session that logged out")

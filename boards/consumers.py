@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # Close codes in the 4000 range: htmx's WebSocket extension only reconnects
 # on 1006/1011/1012/1013, so a refused client does not retry forever.
 CLOSE_NOT_A_MEMBER = 4403
+CLOSE_GONE = 4404
 MAX_CLIENT_MESSAGE = 1024
 
 # Presence changes are coalesced: a room of 300 people walking in must not
@@ -48,13 +49,17 @@ def schedule_presence(atelier_id: int) -> None:
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
-    participant: Participant | None = None
-    group: str | None = None
+    viewer: access.Viewer | None = None
+    groups_joined: tuple[str, ...] = ()
+
+    @property
+    def participant(self) -> Participant | None:
+        return self.viewer.participant if self.viewer else None
 
     async def connect(self) -> None:
         code = self.scope["url_route"]["kwargs"]["code"]
-        participant = await database_sync_to_async(access.participant_for_scope)(self.scope, code)
-        if participant is None:
+        viewer = await database_sync_to_async(access.viewer_for_scope)(self.scope, code)
+        if viewer is None:
             logger.info("websocket refused: not a member of atelier %r", code)
             await self.accept()
             await self.close(code=CLOSE_NOT_A_MEMBER)
@@ -63,33 +68,40 @@ class BoardConsumer(AsyncWebsocketConsumer):
         language = (query.get("lang") or [""])[0]
         if language not in broadcast.languages():
             language = broadcast.languages()[0]
-        self.participant = participant
+        self.viewer = viewer
         self.language = language
-        self.group = broadcast.group_name(participant.atelier_id, language)
+        groups = [broadcast.group_name(viewer.atelier.pk, language)]
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            groups.append(access.session_group(session.session_key))
         # Join the group before reading the version: anything committed after
         # the read is pushed to us, anything before is in the snapshot.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = tuple(groups)
         await self.accept()
-        await database_sync_to_async(presence.connect)(participant, self.channel_name)
-        schedule_presence(participant.atelier_id)
+        if self.participant is not None:
+            await database_sync_to_async(presence.connect)(self.participant, self.channel_name)
+            schedule_presence(viewer.atelier.pk)
         await self.resync((query.get("v") or [""])[0])
 
     async def disconnect(self, code: int) -> None:
-        if self.group is None or self.participant is None:
-            return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(presence.disconnect)(self.channel_name)
-        schedule_presence(self.participant.atelier_id)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.participant is not None:
+            await database_sync_to_async(presence.disconnect)(self.channel_name)
+            schedule_presence(self.viewer.atelier.pk)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.participant is None:
+        if self.viewer is None:
             return
         message = _parse(text_data)
         if message is None:
-            logger.info("ignored malformed websocket message from participant %s", self.participant.pk)
+            logger.info("ignored malformed websocket message on atelier %s", self.viewer.atelier.pk)
             return
         if message["type"] in {"ping", "resync"}:
-            await database_sync_to_async(presence.touch)(self.channel_name)
+            if self.participant is not None:
+                await database_sync_to_async(presence.touch)(self.channel_name)
             await self.resync(message.get("version"))
 
     async def resync(self, client_version: object) -> None:
@@ -99,7 +111,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     def _snapshot_unless_current(self, client_version: str) -> tuple[int, str | None]:
-        atelier = self.participant.atelier
+        atelier = self.viewer.atelier
         current = type(atelier).objects.values_list("version", flat=True).get(pk=atelier.pk)
         if client_version == str(current):
             return current, None
@@ -107,6 +119,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def board_message(self, event: dict) -> None:
         await self.send(text_data=event["html"])
+
+    async def board_close(self, event: dict) -> None:
+        await self.close(code=event.get("code", CLOSE_GONE))
 
 
 def _parse(text_data: str | None) -> dict | None:

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from boards import broadcast
-from boards.models import Atelier, Category, HelpOffer, Impossible, Participant
+from boards.models import Atelier, HelpOffer, Impossible, Participant
 
 SORTS = ("recent", "top")
 SNAPSHOT_CACHE_SECONDS = 300
@@ -48,7 +48,8 @@ def visible_offers() -> Prefetch:
 
 def impossibles_queryset(atelier_id: int):
     return (
-        Impossible.objects.filter(atelier_id=atelier_id, hidden=False)
+        Impossible.objects.visible()
+        .filter(atelier_id=atelier_id)
         .select_related("author")
         .prefetch_related(visible_offers())
     )
@@ -61,8 +62,10 @@ def order_impossibles(queryset, sort: str):
 
 
 def load_stats(atelier_id: int) -> Stats:
-    totals = Impossible.objects.filter(atelier_id=atelier_id, hidden=False).aggregate(
-        impossibles=Count("id"), me_toos=Sum("me_too_count"), offers=Sum("offer_count")
+    totals = (
+        Impossible.objects.visible()
+        .filter(atelier_id=atelier_id)
+        .aggregate(impossibles=Count("id"), me_toos=Sum("me_too_count"), offers=Sum("offer_count"))
     )
     return Stats(
         impossibles=totals["impossibles"] or 0,
@@ -94,17 +97,15 @@ class _consistent_read(transaction.Atomic):
 
 def load_board(atelier: Atelier, *, sort: str = "recent", category: str = "") -> Board:
     with _consistent_read():
-        version = Atelier.objects.values_list("version", flat=True).get(pk=atelier.pk)
+        # Re-read: the phase, timer and spotlight must match the version.
+        atelier = Atelier.objects.select_related("spotlight").get(pk=atelier.pk)
+        version = atelier.version
         queryset = order_impossibles(impossibles_queryset(atelier.pk), sort)
         if category:
             queryset = queryset.filter(category=category)
         impossibles = list(queryset)
         stats = load_stats(atelier.pk)
     return Board(atelier=atelier, version=version, impossibles=impossibles, stats=stats)
-
-
-def category_choices() -> list[tuple[str, str]]:
-    return list(Category.choices)
 
 
 # --- Live messages ----------------------------------------------------------
@@ -114,10 +115,22 @@ def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
     kind = event["type"]
     context: dict = {
         "event": kind,
-        "atelier": Atelier.objects.get(pk=atelier_id),
+        "atelier": Atelier.objects.select_related("spotlight").get(pk=atelier_id),
         "stats": load_stats(atelier_id),
+        "removed": [],
     }
-    if kind in {"impossible.posted", "metoo.changed", "offer.posted"}:
+    if kind == "impossible.hidden":
+        context["removed"] = [event["impossible"]]
+    elif kind == "impossible.merged":
+        context["removed"] = [event["merged"]]
+    if kind in {
+        "impossible.posted",
+        "metoo.changed",
+        "offer.posted",
+        "offers.changed",
+        "impossible.edited",
+        "impossible.merged",
+    }:
         impossible = impossibles_queryset(atelier_id).filter(pk=event["impossible"]).first()
         if impossible is None:
             # Hidden or deleted since: the stats still changed.
@@ -125,9 +138,9 @@ def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
         context["impossible"] = impossible
     elif kind == "participant.updated":
         context["authored"] = list(
-            Impossible.objects.filter(
-                atelier_id=atelier_id, author_id=event["participant"], hidden=False, anonymous=False
-            ).select_related("author")
+            Impossible.objects.visible()
+            .filter(atelier_id=atelier_id, author_id=event["participant"], anonymous=False)
+            .select_related("author")
         )
         context["offered_on"] = list(
             impossibles_queryset(atelier_id)

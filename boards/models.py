@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import secrets
 
-from django.core.validators import MaxLengthValidator
+from django.conf import settings
+from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from boards import phases
+from boards.phases import Phase
 
 # Join codes are read aloud and typed on phones: no 0/O, 1/I/L.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -52,12 +57,43 @@ class HelpKind(models.TextChoices):
     ADMINISTRATION = "administration", _("Je peux débloquer côté administration")
 
 
+def all_categories() -> list[str]:
+    return list(Category.values)
+
+
 class Atelier(models.Model):
     title = models.CharField(_("titre"), max_length=200)
-    territory = models.CharField(_("territoire"), max_length=200, blank=True)
+    # The line shown under the title; built from the fields below when left blank.
+    territory = models.CharField(_("territoire affiché"), max_length=200, blank=True)
+    commune = models.CharField(_("commune"), max_length=100, blank=True)
+    departement = models.CharField(_("département"), max_length=100, blank=True)
+    region = models.CharField(_("région"), max_length=100, blank=True)
+    insee_code = models.CharField(
+        _("code INSEE"),
+        max_length=5,
+        blank=True,
+        validators=[RegexValidator(r"^(\d{5}|2[AB]\d{3})$", _("Un code INSEE a cinq caractères, par exemple 16102."))],
+    )
     venue = models.CharField(_("lieu"), max_length=200, blank=True)
-    starts_at = models.DateTimeField(_("date"), null=True, blank=True)
+    starts_at = models.DateTimeField(_("date et heure"), null=True, blank=True)
+    language = models.CharField(_("langue"), max_length=5, choices=settings.LANGUAGES, default="fr")
+    categories = models.JSONField(_("catégories proposées"), default=all_categories)
     code = models.CharField(_("code"), max_length=12, unique=True, default=new_join_code)
+    facilitators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="facilitated_ateliers", blank=True, verbose_name=_("animation")
+    )
+    # An atelier nobody runs is an open board; the facilitators' form starts
+    # new ateliers in the welcome phase.
+    phase = models.CharField(_("phase"), max_length=20, choices=Phase.choices, default=Phase.IMPOSSIBLES)
+    locked = models.BooleanField(_("tableau verrouillé"), default=False)
+    premoderation = models.BooleanField(_("modération avant publication"), default=False)
+    spotlight = models.ForeignKey(
+        "Impossible", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("à l'écran")
+    )
+    timer_label = models.CharField(_("minuteur"), max_length=120, blank=True)
+    # Running: ends at timer_ends_at. Paused: timer_remaining is left.
+    timer_ends_at = models.DateTimeField(null=True, blank=True)
+    timer_remaining = models.DurationField(null=True, blank=True)
     # Bumped in the same transaction as every change to the board: clients
     # compare it with the last one they applied to detect a missed update.
     version = models.BigIntegerField(default=0)
@@ -72,6 +108,36 @@ class Atelier(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("boards:board", args=[self.code])
+
+    @property
+    def can(self) -> dict[str, bool]:
+        return phases.capabilities(self.phase, self.locked)
+
+    @property
+    def invitation(self) -> str:
+        return str(phases.INVITATION[self.phase])
+
+    @property
+    def timer_running(self) -> bool:
+        return self.timer_ends_at is not None
+
+    @property
+    def timer_paused(self) -> bool:
+        return self.timer_remaining is not None
+
+    @property
+    def timer_seconds_left(self) -> int:
+        if self.timer_ends_at is not None:
+            return max(0, int((self.timer_ends_at - timezone.now()).total_seconds()))
+        if self.timer_remaining is not None:
+            return int(self.timer_remaining.total_seconds())
+        return 0
+
+    def is_facilitated_by(self, user) -> bool:
+        return bool(user and user.is_authenticated) and self.facilitators.filter(pk=user.pk).exists()
+
+    def offered_categories(self) -> list[tuple[str, str]]:
+        return [(value, label) for value, label in Category.choices if value in self.categories]
 
 
 class Participant(models.Model):
@@ -88,6 +154,12 @@ class Participant(models.Model):
         return self.name
 
 
+class ImpossibleQuerySet(models.QuerySet):
+    def visible(self) -> ImpossibleQuerySet:
+        """On the board: not hidden, not merged away, not waiting for moderation."""
+        return self.filter(hidden=False, pending=False)
+
+
 class Impossible(models.Model):
     atelier = models.ForeignKey(Atelier, on_delete=models.CASCADE, related_name="impossibles")
     author = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="impossibles")
@@ -102,10 +174,17 @@ class Impossible(models.Model):
     me_too_count = models.PositiveIntegerField(default=0)
     offer_count = models.PositiveIntegerField(default=0)
     hidden = models.BooleanField(default=False)
+    # Pre-moderation: waits in the facilitators' queue until approved.
+    pending = models.BooleanField(default=False)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged", verbose_name=_("fusionné dans")
+    )
     # A token rendered into the form: a double tap or a retried POST carries
     # the same one and lands on the existing row instead of a second one.
     submission_key = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ImpossibleQuerySet.as_manager()
 
     class Meta:
         verbose_name = pgettext_lazy("model", "impossible")

@@ -125,7 +125,7 @@ def _render_board(
         "my_impossibles": list(
             Impossible.objects.filter(author=participant, hidden=False)
             .order_by("-created_at")
-            .only("pk", "statement", "offer_count")
+            .only("pk", "statement", "offer_count", "pending")
         ),
         "my_me_toos_list": sorted(my_me_toos),
         "impossible_form": impossible_form or ImpossibleForm(),

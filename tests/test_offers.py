@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
@@ -183,7 +184,7 @@ def test_it_rejects_invalid_input_over_htmx_with_the_form_fragment(bob, impossib
 )
 def test_the_service_enforces_the_same_rules_without_the_form(bob, impossible, fields):
     fields = {"kind": HelpKind.EXPERTISE, "message": "ok", "contact": "", "submission_key": "svc", **fields}
-    with pytest.raises(services.ValidationError):
+    with pytest.raises(ValidationError):
         services.offer_help(bob.participant, impossible.pk, **fields)
     assert not HelpOffer.objects.exists()
 

@@ -59,19 +59,51 @@
     cards.forEach(function (card) {
       card.hidden = Boolean(category) && card.dataset.category !== category;
     });
-    if (list.dataset.sort === "top") {
-      var count = function (card) {
-        var el = card.querySelector(".count");
-        return el ? parseInt(el.dataset.count, 10) : 0;
-      };
-      var sorted = cards.slice().sort(function (a, b) {
-        return count(b) - count(a) || (b.dataset.created > a.dataset.created ? 1 : -1);
-      });
-      var changed = sorted.some(function (card, i) { return card !== cards[i]; });
-      if (changed) sorted.forEach(function (card) { list.appendChild(card); });
-    }
+    var count = function (card) {
+      var el = card.querySelector(".count");
+      return el ? parseInt(el.dataset.count, 10) : 0;
+    };
+    var newer = function (a, b) { return b.dataset.created > a.dataset.created ? 1 : -1; };
+    var byTop = function (a, b) { return count(b) - count(a) || newer(a, b); };
+    var sorted = cards.slice().sort(list.dataset.sort === "top" ? byTop : newer);
+    var changed = sorted.some(function (card, i) { return card !== cards[i]; });
+    if (changed) sorted.forEach(function (card) { list.appendChild(card); });
     var empty = cards.every(function (card) { return card.hidden; });
     list.classList.toggle("is-empty", empty);
+  }
+
+  /* Phase, lock and spotlight travel in #atelier-state; the page's CSS
+   * reads them from <body>, which no push replaces. */
+  function applyAtelierState() {
+    var state = byId("atelier-state");
+    if (!state) return;
+    ["canPost", "canMeToo", "canOffer", "spotlight"].forEach(function (key) {
+      document.body.dataset[key] = state.dataset[key] || "";
+    });
+    document.querySelectorAll(".card.is-spotlight").forEach(function (card) {
+      card.classList.remove("is-spotlight");
+    });
+    var spotlight = state.dataset.spotlight && byId("imp-" + state.dataset.spotlight);
+    if (spotlight) spotlight.classList.add("is-spotlight");
+  }
+
+  /* Timers count down from the server's end time, corrected for this
+   * phone's clock, so a reload or a reconnect shows the same time. */
+  var skewMs = 0;
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function formatClock(total) {
+    var h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
+    return h ? h + ":" + pad(m) + ":" + pad(s) : pad(m) + ":" + pad(s);
+  }
+  function tickTimers() {
+    document.querySelectorAll(".timer[data-ends-at]").forEach(function (timer) {
+      if (!timer.dataset.endsAt) return;
+      var left = Math.max(0, Math.round((timer.dataset.endsAt * 1000 - (Date.now() + skewMs)) / 1000));
+      var clock = timer.querySelector(".timer-clock");
+      if (clock) clock.textContent = formatClock(left);
+      timer.classList.toggle("is-over", left === 0);
+      timer.classList.toggle("is-ending", left > 0 && left <= 30);
+    });
   }
 
   function toast(text) {
@@ -86,7 +118,11 @@
   document.addEventListener("DOMContentLoaded", function () {
     var mine = byId("my-me-toos");
     if (mine) JSON.parse(mine.textContent).forEach(function (id) { myMeToos.add(id); });
+    if (document.body.dataset.serverNow) skewMs = document.body.dataset.serverNow * 1000 - Date.now();
     arrangeList();
+    applyAtelierState();
+    tickTimers();
+    setInterval(tickTimers, 1000);
   });
 
   document.addEventListener("htmx:wsConnecting", function () {
@@ -96,7 +132,9 @@
   document.addEventListener("htmx:wsOpen", function (event) {
     socket = event.detail.socketWrapper;
     setStatus("online");
-    if (opened) requestResync();  // back after a drop: catch up
+    if (opened) {  // back after a drop: catch up
+      if (document.body.dataset.screen === "refresh") scheduleRefresh(); else requestResync();
+    }
     opened = true;
     clearInterval(pingTimer);
     pingTimer = setInterval(ping, PING_MS);
@@ -110,8 +148,26 @@
     setStatus(code >= 4000 && code < 5000 ? "refused" : "offline");
   });
 
+  /* Facilitators' screens (console, projector) are rendered per request:
+   * a push only tells them to fetch their panels again, at most 5 times a
+   * second, and they swap nothing from the phones' fragments. */
+  var refreshPending = null;
+  function scheduleRefresh() {
+    if (refreshPending) return;
+    refreshPending = setTimeout(function () {
+      refreshPending = null;
+      htmx.trigger(document.body, "cerveau:refresh");
+    }, 200);
+  }
+
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
     var match = MARKER.exec(event.detail.message.slice(0, 200));
+    if (document.body.dataset.screen === "refresh") {
+      event.preventDefault();
+      if (match && parseInt(match[1], 10) > currentVersion()) byId("live-version").dataset.version = match[1];
+      scheduleRefresh();
+      return;
+    }
     if (!match) return;  // unversioned (presence count)
     var incoming = parseInt(match[1], 10);
     if (match[2] === "snapshot") return;
@@ -127,6 +183,8 @@
   document.addEventListener("htmx:wsAfterMessage", function () {
     applyMyMeToos();
     arrangeList();
+    applyAtelierState();
+    tickTimers();
   });
 
   document.addEventListener("cerveau:metoo", function (event) {

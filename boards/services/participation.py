@@ -1,9 +1,4 @@
-"""The one write path: every change to a board goes through a function here.
-
-Each action validates its domain rules, writes inside one transaction that
-also bumps the atelier's version, and schedules its broadcast for after the
-commit. HTTP views and WebSocket consumers call these; nothing else writes.
-"""
+"""Participants' actions: join, post, "moi aussi", offer help."""
 
 from __future__ import annotations
 
@@ -12,31 +7,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from boards import broadcast
+from boards import broadcast, phases
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
+from boards.phases import Action, Phase
+from boards.services.core import Refused, begin_write, get_impossible, require
+from boards.services.core import clean as _clean
 
 SUBMISSION_KEY_MAX = 64
-
-
-class NotFound(Exception):
-    """The target does not exist for this atelier (unknown, hidden or foreign id)."""
-
-
-def _bump_version(atelier_id: int) -> int:
-    """Bump the atelier's version and return the new value.
-
-    Called first in every write transaction: on PostgreSQL the UPDATE takes
-    the atelier row lock, so writes to one atelier commit in version order
-    and a client can trust "version N+1 follows N".
-    """
-    Atelier.objects.filter(pk=atelier_id).update(version=F("version") + 1)
-    return Atelier.objects.values_list("version", flat=True).get(pk=atelier_id)
-
-
-def _clean(instance, exclude: list[str] | None = None) -> None:
-    # Model validation is the authority for lengths, blanks and choices, so a
-    # request that bypasses the HTML form gets the same rules.
-    instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
 
 
 def _check_submission_key(key: str) -> str:
@@ -49,6 +26,10 @@ def _check_submission_key(key: str) -> str:
 def join_atelier(atelier: Atelier, *, name: str, organisation: str, role: str) -> Participant:
     participant = Participant(atelier=atelier, name=name.strip(), organisation=organisation.strip(), role=role)
     _clean(participant)
+    atelier.refresh_from_db(fields=["phase", "locked"])
+    # Joining changes nothing on the board (no version): the phase is only read.
+    if atelier.phase == Phase.CLOSED:
+        raise Refused(phases.refusal(False, Action.JOIN), code="phase")
     participant.save()
     return participant
 
@@ -59,7 +40,7 @@ def update_participant(participant: Participant, *, name: str, organisation: str
     participant.role = role
     _clean(participant)
     with transaction.atomic():
-        version = _bump_version(participant.atelier_id)
+        version = begin_write(participant.atelier_id).version
         participant.save(update_fields=["name", "organisation", "role"])
         broadcast.on_commit(
             participant.atelier_id, version, {"type": "participant.updated", "participant": participant.pk}
@@ -87,31 +68,30 @@ def post_impossible(
         submission_key=key,
     )
     _clean(impossible, exclude=["atelier", "author"])
+    if category not in participant.atelier.categories:
+        raise ValidationError({"category": _("Cette catégorie n'est pas proposée dans cet atelier.")})
     with transaction.atomic():
-        version = _bump_version(participant.atelier_id)
+        state = begin_write(participant.atelier_id)
         existing = Impossible.objects.filter(author=participant, submission_key=key).first()
         if existing is not None:
             # A repeated submission: nothing changes, so the bump is undone.
             transaction.set_rollback(True)
             return existing
+        require(state, Action.POST)
+        impossible.pending = state.premoderation
         impossible.save()
-        broadcast.on_commit(participant.atelier_id, version, {"type": "impossible.posted", "impossible": impossible.pk})
+        event = "impossible.submitted" if impossible.pending else "impossible.posted"
+        broadcast.on_commit(participant.atelier_id, state.version, {"type": event, "impossible": impossible.pk})
     return impossible
-
-
-def _visible_impossible(participant: Participant, impossible_id: int) -> Impossible:
-    try:
-        return Impossible.objects.get(pk=impossible_id, atelier_id=participant.atelier_id, hidden=False)
-    except (Impossible.DoesNotExist, ValueError, TypeError):
-        raise NotFound from None
 
 
 def set_me_too(participant: Participant, impossible_id: int, *, on: bool) -> Impossible:
     """Say (on=True) or withdraw (on=False) "moi aussi". Idempotent: it sets a
     state rather than toggling, so a retried request changes nothing."""
     with transaction.atomic():
-        version = _bump_version(participant.atelier_id)
-        impossible = _visible_impossible(participant, impossible_id)
+        state = begin_write(participant.atelier_id)
+        impossible = get_impossible(participant.atelier_id, impossible_id)
+        require(state, Action.ME_TOO)
         if on:
             try:
                 # The unique constraint, not a prior SELECT, decides: two
@@ -128,7 +108,9 @@ def set_me_too(participant: Participant, impossible_id: int, *, on: bool) -> Imp
             return impossible
         Impossible.objects.filter(pk=impossible.pk).update(me_too_count=F("me_too_count") + (1 if on else -1))
         impossible.refresh_from_db(fields=["me_too_count"])
-        broadcast.on_commit(participant.atelier_id, version, {"type": "metoo.changed", "impossible": impossible.pk})
+        broadcast.on_commit(
+            participant.atelier_id, state.version, {"type": "metoo.changed", "impossible": impossible.pk}
+        )
     return impossible
 
 
@@ -151,16 +133,19 @@ def offer_help(
     )
     _clean(offer, exclude=["impossible", "author"])
     with transaction.atomic():
-        version = _bump_version(participant.atelier_id)
-        impossible = _visible_impossible(participant, impossible_id)
+        state = begin_write(participant.atelier_id)
+        impossible = get_impossible(participant.atelier_id, impossible_id)
         existing = HelpOffer.objects.filter(author=participant, submission_key=key).first()
         if existing is not None:
             transaction.set_rollback(True)
             return existing
+        require(state, Action.OFFER)
         offer.impossible = impossible
         offer.save()
         Impossible.objects.filter(pk=impossible.pk).update(offer_count=F("offer_count") + 1)
         broadcast.on_commit(
-            participant.atelier_id, version, {"type": "offer.posted", "impossible": impossible.pk, "offer": offer.pk}
+            participant.atelier_id,
+            state.version,
+            {"type": "offer.posted", "impossible": impossible.pk, "offer": offer.pk},
         )
     return offer

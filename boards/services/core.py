@@ -1,0 +1,65 @@
+"""What every action shares: the version bump that opens a write, the rule
+checks, and the errors actions raise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db.models import F
+
+from boards import phases
+from boards.models import Atelier, Impossible
+
+
+class NotFound(Exception):
+    """The target does not exist for this atelier (unknown, hidden or foreign id)."""
+
+
+class Refused(ValidationError):
+    """A rule of the atelier refuses the action (phase, lock). The message is
+    for the person who tried, so it is a ValidationError: forms show it."""
+
+
+@dataclass(frozen=True)
+class AtelierState:
+    id: int
+    version: int
+    phase: str
+    locked: bool
+    premoderation: bool
+    spotlight_id: int | None
+
+
+def begin_write(atelier_id: int) -> AtelierState:
+    """Bump the atelier's version; return it with the rules in force.
+
+    Called first in every write transaction: on PostgreSQL the UPDATE takes
+    the atelier row lock, so writes to one atelier commit in version order
+    ("version N+1 follows N") and the phase read here cannot change before
+    this write commits: once a closing phase commits, no write slips in.
+    """
+    Atelier.objects.filter(pk=atelier_id).update(version=F("version") + 1)
+    version, phase, locked, premoderation, spotlight_id = Atelier.objects.values_list(
+        "version", "phase", "locked", "premoderation", "spotlight_id"
+    ).get(pk=atelier_id)
+    return AtelierState(atelier_id, version, phase, locked, premoderation, spotlight_id)
+
+
+def require(state: AtelierState, action: phases.Action) -> None:
+    if not phases.allows(state.phase, state.locked, action):
+        raise Refused(phases.refusal(state.locked, action), code="phase")
+
+
+def clean(instance, exclude: list[str] | None = None) -> None:
+    # Model validation is the authority for lengths, blanks and choices, so a
+    # request that bypasses the HTML form gets the same rules.
+    instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+
+
+def get_impossible(atelier_id: int, impossible_id: object, *, visible: bool = True) -> Impossible:
+    queryset = Impossible.objects.visible() if visible else Impossible.objects.all()
+    try:
+        return queryset.get(pk=impossible_id, atelier_id=atelier_id)
+    except (Impossible.DoesNotExist, ValueError, TypeError):
+        raise NotFound from None
