@@ -27,6 +27,7 @@ run: deps
 	@echo "  Demo atelier (join as a participant): http://$(HOST):$(PORT)/a/CGNC16/"
 	@echo "  Home page (join with a code):          http://$(HOST):$(PORT)/"
 	@echo "  Open the demo link in two browsers to watch the board update live."
+	@echo "  Facilitator side: http://$(HOST):$(PORT)/facilitate/  (login: animation / atelier-demo)"
 	@echo ""
 	DJANGO_DEBUG=1 DJANGO_ALLOWED_HOSTS="$${DJANGO_ALLOWED_HOSTS:-127.0.0.1,localhost,$(HOST)}" $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
+from boards import ratelimit
 from boards.models import Atelier, Participant
 
 if TYPE_CHECKING:
@@ -26,11 +27,31 @@ def normalise_code(raw: str) -> str:
     return re.sub(r"[\s\-]", "", raw or "").upper()
 
 
+class TooManyAttempts(Exception):
+    """Too many wrong join codes from this address (or overall) lately."""
+
+
 def get_atelier_or_404(code: str) -> Atelier:
     try:
         return Atelier.objects.get(code=normalise_code(code))
     except Atelier.DoesNotExist:
         raise Http404 from None
+
+
+def lookup_atelier(request: HttpRequest, code: str) -> Atelier:
+    """Find the atelier a visitor's code names; wrong codes are counted, and
+    too many of them stop the look-ups for a while (TooManyAttempts)."""
+    if ratelimit.is_limited(request):
+        raise TooManyAttempts
+    try:
+        return get_atelier_or_404(code)
+    except Http404:
+        ratelimit.record_failure(request)
+        raise
+
+
+def too_many_attempts(request: HttpRequest) -> HttpResponse:
+    return render(request, "boards/too_many_attempts.html", status=429)
 
 
 SESSION_PREFIX = "cerveau.participant."
@@ -63,7 +84,10 @@ def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
 
     @wraps(view)
     def wrapper(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponse:
-        atelier = get_atelier_or_404(code)
+        try:
+            atelier = lookup_atelier(request, code)
+        except TooManyAttempts:
+            return too_many_attempts(request)
         participant = participant_from_session(request.session, atelier)
         if participant is None:
             return redirect("boards:join", code=atelier.code)

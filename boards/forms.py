@@ -8,7 +8,7 @@ import secrets
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from boards.models import Category, HelpKind, HelpOffer, Impossible, Participant, Role
+from boards.models import Atelier, Category, HelpKind, HelpOffer, Impossible, Participant, Role
 
 
 def new_submission_key() -> str:
@@ -81,9 +81,10 @@ class ImpossibleForm(SubmissionKeyMixin, forms.ModelForm):
             "category": {"required": _("Choisissez une catégorie.")},
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, categories: list[tuple[str, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", _("Choisissez une catégorie")), *Category.choices]
+        offered = Category.choices if categories is None else categories
+        self.fields["category"].choices = [("", _("Choisissez une catégorie")), *offered]
 
 
 class HelpOfferForm(SubmissionKeyMixin, forms.ModelForm):
@@ -118,3 +119,66 @@ class JoinByCodeForm(forms.Form):
         max_length=20,
         widget=forms.TextInput(attrs={"autocapitalize": "characters", "autocomplete": "off", "spellcheck": "false"}),
     )
+
+
+class AtelierForm(forms.ModelForm):
+    categories = forms.MultipleChoiceField(
+        label=_("Catégories proposées"),
+        choices=Category.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Les participant·es choisissent parmi celles-ci."),
+    )
+
+    class Meta:
+        model = Atelier
+        fields = [
+            "title",
+            "starts_at",
+            "venue",
+            "commune",
+            "departement",
+            "region",
+            "insee_code",
+            "territory",
+            "language",
+            "categories",
+            "premoderation",
+        ]
+        labels = {
+            "title": _("Titre"),
+            "starts_at": _("Date et heure"),
+            "venue": _("Lieu"),
+            "territory": _("Territoire affiché (facultatif)"),
+            "language": _("Langue de l'atelier"),
+            "premoderation": _("Valider chaque impossible avant publication"),
+        }
+        help_texts = {
+            "territory": _("Par défaut : commune, département, région."),
+            "insee_code": _("Facultatif, par exemple 16102 pour Cognac."),
+            "language": _("Langue du projecteur et des documents exportés."),
+        }
+        widgets = {"starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["title"].initial = self.fields["title"].initial or _("Atelier de l'impossible — ")
+        self.fields["starts_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"]
+        if not self.instance.pk:
+            self.initial.setdefault("categories", list(Category.values))
+
+
+class TeamForm(forms.Form):
+    who = forms.CharField(label=_("Nom d'utilisateur ou e-mail"), max_length=254)
+
+
+class TimerForm(forms.Form):
+    minutes = forms.DecimalField(label=_("Durée (minutes)"), min_value=0.2, max_value=180, decimal_places=1, initial=5)
+    label = forms.CharField(label=_("Consigne affichée (facultatif)"), max_length=120, required=False)
+
+
+class EditImpossibleForm(forms.ModelForm):
+    class Meta:
+        model = Impossible
+        fields = ["statement", "details", "category"]
+        labels = ImpossibleForm.Meta.labels
+        widgets = ImpossibleForm.Meta.widgets

@@ -52,6 +52,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# The address phones use to join (QR codes, posters); defaults to the request's.
+PUBLIC_URL = env_str("CERVEAU_PUBLIC_URL")
 
 INSTALLED_APPS = [
     # daphne first: it replaces runserver with an ASGI server that speaks WebSocket.
@@ -109,8 +111,12 @@ WSGI_APPLICATION = None
 # (busy timeout) instead of failing with "database is locked" on upgrade.
 SQLITE_PATH = Path(env_str("CERVEAU_SQLITE_PATH") or BASE_DIR / "db.sqlite3")
 DATABASE_URL = env_str("DATABASE_URL")
+# Test databases are named per test process, so two test runs on one machine
+# never share (and delete) each other's database.
+TEST_DB_SUFFIX = str(os.getpid())
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_DB_SUFFIX}"}
 else:
     DATABASES = {
         "default": {
@@ -128,7 +134,7 @@ else:
             },
             # Consumers close connections between messages: an in-memory
             # test database would vanish with them, so tests use a file too.
-            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
+            "TEST": {"NAME": str(BASE_DIR / f"test-db-{TEST_DB_SUFFIX}.sqlite3")},
         }
     }
 
@@ -153,7 +159,15 @@ else:
 
 # Snapshots are cached per (atelier, version, language): a room reconnecting
 # at once renders the board once, not once per phone.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Join-code failures are counted across processes when Redis is there.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "cerveau"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+    ),
+}
 
 # --- Sessions: participants have no account, the session cookie is who they are.
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
@@ -161,6 +175,20 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Facilitators' accounts ---------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "boards:facilitator_home"
+LOGOUT_REDIRECT_URL = "boards:home"
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = int(env_str("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Cerveau collectif <noreply@localhost>")
 
 # --- Internationalisation -------------------------------------------------
 LANGUAGE_CODE = "fr"

@@ -69,3 +69,14 @@ def events():
     broadcast.listeners.append(captured)
     yield captured
     broadcast.listeners.remove(captured)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(settings, request):
+    """Each test starts with no failed join-code look-ups on record."""
+    caches = dict(settings.CACHES)
+    caches["ratelimit"] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": f"ratelimit-{request.node.nodeid}",
+    }
+    settings.CACHES = caches

@@ -197,8 +197,13 @@
     applyMyMeToos(event.target);
   });
 
+  document.addEventListener("cerveau:refused", function (event) {
+    toast(event.detail.message);
+  });
+
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
+    if (status === 409) return;  // a refusal: "cerveau:refused" says why
     var messages = document.body.dataset;
     toast(status === 404 ? messages.msgGone : status === 403 ? messages.msgForbidden : messages.msgError);
   });

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, time, timedelta
 
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -13,6 +14,8 @@ from boards import services
 from boards.models import Atelier, Category, HelpKind, Role
 
 DEMO_CODE = "CGNC16"
+# A demo account for trying the facilitator's side; only this command makes it.
+DEMO_FACILITATOR = ("animation", "atelier-demo")
 
 PEOPLE = {
     "marie": ("Marie Lefèvre", "Chaudronnerie Lefèvre", Role.ENTREPRENEUR),
@@ -229,17 +232,26 @@ class Command(BaseCommand):
         existing = Atelier.objects.filter(code=DEMO_CODE).first()
         if existing and not reset:
             self.stdout.write(f"Demo atelier already there: /a/{DEMO_CODE}/")
-            return
-        with transaction.atomic():
-            if existing:
-                existing.delete()
-            atelier = self._create()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo atelier « {atelier.title} » ready: code {atelier.code}, "
-                f"{atelier.impossibles.count()} impossibles."
+        else:
+            with transaction.atomic():
+                if existing:
+                    existing.delete()
+                atelier = self._create()
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Demo atelier « {atelier.title} » ready: code {atelier.code}, "
+                    f"{atelier.impossibles.count()} impossibles."
+                )
             )
+        username, password = DEMO_FACILITATOR
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"first_name": "Camille", "last_name": "Animation"}
         )
+        if created:
+            user.set_password(password)
+            user.save()
+        Atelier.objects.get(code=DEMO_CODE).facilitators.add(user)
+        self.stdout.write(f"Demo facilitator: {username} / {password}")
 
     def _create(self) -> Atelier:
         tonight = datetime.combine(timezone.localdate() + timedelta(days=1), time(18, 30))

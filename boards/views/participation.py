@@ -20,15 +20,16 @@ from django_htmx.http import trigger_client_event
 
 from boards import fragments, presence, services
 from boards.access import (
-    get_atelier_or_404,
+    TooManyAttempts,
     joined_atelier_ids,
-    normalise_code,
+    lookup_atelier,
     participant_from_session,
     participant_required,
     remember_participant,
+    too_many_attempts,
 )
 from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm
-from boards.models import Atelier, Category, Impossible, MeToo, Participant
+from boards.models import Atelier, Impossible, MeToo, Participant
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,19 +57,28 @@ def _board_url(atelier: Atelier, anchor: str = "") -> str:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     form = JoinByCodeForm(request.GET or None)
+    status = 200
     if form.is_bound and form.is_valid():
-        code = normalise_code(form.cleaned_data["code"])
-        if Atelier.objects.filter(code=code).exists():
-            return redirect("boards:join", code=code)
-        form.add_error("code", _("Aucun atelier ne porte ce code. Vérifiez-le sur l'écran de la salle."))
-    status = UNPROCESSABLE if form.is_bound and form.errors else 200
+        try:
+            atelier = lookup_atelier(request, form.cleaned_data["code"])
+            return redirect("boards:join", code=atelier.code)
+        except TooManyAttempts:
+            form.add_error("code", _("Trop de codes erronés depuis ce réseau. Patientez quelques minutes."))
+            status = 429
+        except Http404:
+            form.add_error("code", _("Aucun atelier ne porte ce code. Vérifiez-le sur l'écran de la salle."))
+    if status == 200 and form.is_bound and form.errors:
+        status = UNPROCESSABLE
     joined = Atelier.objects.filter(pk__in=joined_atelier_ids(request.session)).order_by("-starts_at", "-id")
     return render(request, "boards/home.html", {"form": form, "joined": joined}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
 def join(request: HttpRequest, code: str) -> HttpResponse:
-    atelier = get_atelier_or_404(code)
+    try:
+        atelier = lookup_atelier(request, code)
+    except TooManyAttempts:
+        return too_many_attempts(request)
     if participant_from_session(request.session, atelier) is not None:
         return redirect(atelier)
     form = ParticipantForm(request.POST if request.method == "POST" else None)
@@ -105,7 +115,7 @@ def _render_board(
     sort = request.GET.get("sort", "")
     sort = sort if sort in fragments.SORTS else "recent"
     category = request.GET.get("category", "")
-    category = category if category in Category.values else ""
+    category = category if category in atelier.categories else ""
     board = fragments.load_board(atelier, sort=sort, category=category)
     my_me_toos = set(
         MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
@@ -120,7 +130,6 @@ def _render_board(
         "online": presence.online_count(atelier.pk),
         "sort": sort,
         "category": category,
-        "categories": Category.choices,
         "my_me_toos": my_me_toos,
         "my_impossibles": list(
             Impossible.objects.filter(author=participant, hidden=False)
@@ -128,7 +137,7 @@ def _render_board(
             .only("pk", "statement", "offer_count", "pending")
         ),
         "my_me_toos_list": sorted(my_me_toos),
-        "impossible_form": impossible_form or ImpossibleForm(),
+        "impossible_form": impossible_form or ImpossibleForm(categories=atelier.offered_categories()),
     }
     return render(request, "boards/board.html", context, status=status)
 
@@ -142,11 +151,12 @@ def board(request: HttpRequest, participant: Participant) -> HttpResponse:
 @require_POST
 @participant_required
 def post_impossible(request: HttpRequest, participant: Participant) -> HttpResponse:
-    form = ImpossibleForm(request.POST)
+    form = ImpossibleForm(request.POST, categories=participant.atelier.offered_categories())
     impossible = form.is_valid() and _run(form, services.post_impossible, participant, **form.cleaned_data)
     if impossible:
         if request.htmx:
-            context = {"atelier": participant.atelier, "impossible_form": ImpossibleForm(), "posted": impossible}
+            fresh = ImpossibleForm(categories=participant.atelier.offered_categories())
+            context = {"atelier": participant.atelier, "impossible_form": fresh, "posted": impossible}
             return render(request, "boards/board.html#post_form", context)
         messages.success(request, _("Votre impossible est sur le tableau."))
         return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
@@ -164,10 +174,22 @@ def me_too(request: HttpRequest, participant: Participant, impossible_id: int) -
         impossible = services.set_me_too(participant, impossible_id, on=on)
     except services.NotFound:
         raise Http404 from None
+    except services.Refused as refusal:
+        return _refused(request, participant, refusal)
     if request.htmx:
         response = HttpResponse(status=204)
         return trigger_client_event(response, "cerveau:metoo", {"impossible": impossible.pk, "on": on})
     return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
+
+
+def _refused(request: HttpRequest, participant: Participant, refusal: services.Refused) -> HttpResponse:
+    """A rule of the atelier said no: say why, change nothing."""
+    message = " ".join(refusal.messages)
+    if request.htmx:
+        response = HttpResponse(message, status=409, content_type="text/plain; charset=utf-8")
+        return trigger_client_event(response, "cerveau:refused", {"message": message})
+    messages.error(request, message)
+    return redirect(participant.atelier)
 
 
 def _visible_impossible_or_404(participant: Participant, impossible_id: int) -> Impossible:

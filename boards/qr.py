@@ -1,0 +1,27 @@
+"""The join link and its QR code, made on the server (no external service)."""
+
+from __future__ import annotations
+
+import segno
+from django.conf import settings
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+
+from boards.models import Atelier
+
+
+def join_url(request, atelier: Atelier) -> str:
+    path = reverse("boards:join", args=[atelier.code])
+    # The projector's laptop may browse on 127.0.0.1 while phones need the
+    # address the room can reach: CERVEAU_PUBLIC_URL says which.
+    if settings.PUBLIC_URL:
+        return settings.PUBLIC_URL.rstrip("/") + path
+    return request.build_absolute_uri(path)
+
+
+def join_qr_svg(request, atelier: Atelier) -> SafeString:
+    code = segno.make(join_url(request, atelier), error="m")
+    # segno writes the SVG from the URL's bits only: no user text reaches it,
+    # so it is safe to inline. omitsize lets CSS size it.
+    svg = code.svg_inline(scale=1, border=2, dark="#16213e", light="#ffffff", omitsize=True)
+    return mark_safe(svg)

@@ -1,0 +1,400 @@
+"""Facilitators' pages: their ateliers, the console, the projector, the poster.
+
+Every view is guarded by `facilitator_required` (or `login_required` for the
+facilitator's home). Actions are POSTs that call `boards.services.facilitation`;
+htmx gets 204 and the console refreshes from the WebSocket push.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from boards import fragments, presence, qr
+from boards.access import facilitator_required
+from boards.forms import AtelierForm, EditImpossibleForm, TeamForm, TimerForm
+from boards.models import Atelier, HelpOffer, Impossible, Participant, Presence
+from boards.phases import Phase
+from boards.services import NotFound
+from boards.services import facilitation as actions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from django.http import HttpRequest
+
+UNPROCESSABLE = 422
+RANKING_SIZE = 8
+
+
+def _count(model, **filters) -> Subquery:
+    rows = model.objects.filter(atelier=OuterRef("pk"), **filters).values("atelier")
+    return Subquery(rows.annotate(n=Count("pk")).values("n"), output_field=IntegerField())
+
+
+@require_GET
+@login_required
+def facilitator_home(request: HttpRequest) -> HttpResponse:
+    ateliers = request.user.facilitated_ateliers.annotate(
+        n_participants=_count(Participant),
+        n_impossibles=_count(Impossible, hidden=False, pending=False),
+    ).order_by("-starts_at", "-id")
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    upcoming = [a for a in ateliers if a.starts_at is None or a.starts_at >= today]
+    past = [a for a in ateliers if a.starts_at is not None and a.starts_at < today]
+    upcoming.reverse()  # soonest first
+    return render(request, "boards/facilitate/home.html", {"upcoming": upcoming, "past": past})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def atelier_create(request: HttpRequest) -> HttpResponse:
+    form = AtelierForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            atelier = actions.create_atelier(request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request, _("Atelier créé. Partagez le code %(code)s avec la salle.") % {"code": atelier.code}
+            )
+            return redirect("boards:console", code=atelier.code)
+    status = UNPROCESSABLE if form.errors else 200
+    return render(request, "boards/facilitate/atelier_form.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@facilitator_required
+def atelier_settings(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    form = AtelierForm(request.POST if request.method == "POST" else None, instance=atelier)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.update_atelier(atelier, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Atelier enregistré."))
+            return redirect("boards:console", code=atelier.code)
+    atelier.refresh_from_db()
+    context = {"atelier": atelier, "form": form, "team_form": TeamForm(), "team": atelier.facilitators.all()}
+    return render(request, "boards/facilitate/atelier_form.html", context, status=UNPROCESSABLE if form.errors else 200)
+
+
+@require_POST
+@facilitator_required
+def team(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    form = TeamForm(request.POST)
+    try:
+        if "remove" in request.POST:
+            user = User.objects.filter(pk=request.POST.get("remove"), facilitated_ateliers=atelier).first()
+            if user is None:
+                raise Http404
+            actions.remove_facilitator(atelier, user)
+            messages.success(request, _("%(name)s ne fait plus partie de l'animation.") % {"name": user.username})
+        elif form.is_valid():
+            user = actions.add_facilitator(atelier, form.cleaned_data["who"])
+            messages.success(request, _("%(name)s co-anime maintenant cet atelier.") % {"name": user.username})
+        else:
+            messages.error(request, _("Indiquez un nom d'utilisateur ou un e-mail."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("boards:atelier_settings", code=atelier.code)
+
+
+@require_http_methods(["GET", "POST"])
+@facilitator_required
+def atelier_delete(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    if request.method == "POST":
+        if request.POST.get("confirm", "").strip().upper() != atelier.code:
+            messages.error(request, _("Recopiez le code de l'atelier pour confirmer la suppression."))
+            return redirect("boards:atelier_delete", code=atelier.code)
+        title = atelier.title
+        actions.delete_atelier(atelier)
+        messages.success(request, _("« %(title)s » et tout son contenu sont supprimés.") % {"title": title})
+        return redirect("boards:facilitator_home")
+    counts = {
+        "participants": atelier.participants.count(),
+        "impossibles": atelier.impossibles.count(),
+        "offers": HelpOffer.objects.filter(impossible__atelier=atelier).count(),
+    }
+    return render(request, "boards/facilitate/delete.html", {"atelier": atelier, "counts": counts})
+
+
+# --- Console -----------------------------------------------------------------------
+
+
+def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
+    atelier = Atelier.objects.select_related("spotlight").get(pk=atelier.pk)
+    impossibles = list(
+        fragments.order_impossibles(
+            Impossible.objects.filter(atelier=atelier, merged_into__isnull=True)
+            .select_related("author")
+            .prefetch_related("offers__author"),
+            "top",
+        )
+    )
+    since = timezone.now() - presence.STALE_AFTER
+    present_ids = set(
+        Presence.objects.filter(atelier=atelier, seen_at__gte=since).values_list("participant_id", flat=True)
+    )
+    participants = list(atelier.participants.order_by("name"))
+    for participant in participants:
+        participant.online = participant.pk in present_ids
+    return {
+        "atelier": atelier,
+        "version": atelier.version,
+        "phases": Phase.choices,
+        "pending": [i for i in impossibles if i.pending and not i.hidden],
+        "published": [i for i in impossibles if not i.pending and not i.hidden],
+        "hidden": [i for i in impossibles if i.hidden],
+        "participants": participants,
+        "online": len(present_ids),
+        "stats": fragments.load_stats(atelier.pk),
+        "join_url": qr.join_url(request, atelier),
+    }
+
+
+@require_GET
+@facilitator_required
+def console(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    context = _console_context(request, atelier)
+    context.update(timer_form=TimerForm(), qr_svg=qr.join_qr_svg(request, atelier))
+    return render(request, "boards/facilitate/console.html", context)
+
+
+@require_GET
+@facilitator_required
+def console_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    return render(request, "boards/facilitate/console.html#panels", _console_context(request, atelier))
+
+
+def _done(request: HttpRequest, atelier: Atelier, message: str = "") -> HttpResponse:
+    if request.htmx:
+        return trigger_client_event(HttpResponse(status=204), "cerveau:refresh")
+    if message:
+        messages.success(request, message)
+    return redirect("boards:console", code=atelier.code)
+
+
+def _refused(request: HttpRequest, atelier: Atelier, error: ValidationError) -> HttpResponse:
+    message = " ".join(error.messages)
+    if request.htmx:
+        response = HttpResponse(message, status=UNPROCESSABLE, content_type="text/plain; charset=utf-8")
+        return trigger_client_event(response, "cerveau:refused", {"message": message})
+    messages.error(request, message)
+    return redirect("boards:console", code=atelier.code)
+
+
+def _act(request: HttpRequest, atelier: Atelier, action: Callable[..., Any], *args: Any, **kwargs: Any) -> HttpResponse:
+    try:
+        action(*args, **kwargs)
+    except NotFound:
+        raise Http404 from None
+    except ValidationError as error:
+        return _refused(request, atelier, error)
+    return _done(request, atelier)
+
+
+@require_POST
+@facilitator_required
+def set_phase(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    return _act(request, atelier, actions.set_phase, atelier.pk, request.POST.get("phase", ""))
+
+
+@require_POST
+@facilitator_required
+def set_lock(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    return _act(request, atelier, actions.set_locked, atelier.pk, request.POST.get("locked") == "1")
+
+
+@require_POST
+@facilitator_required
+def set_premoderation(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    return _act(request, atelier, actions.set_premoderation, atelier.pk, request.POST.get("on") == "1")
+
+
+@require_POST
+@facilitator_required
+def timer(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    operation = request.POST.get("op", "")
+    if operation == "start":
+        form = TimerForm(request.POST)
+        if not form.is_valid():
+            return _refused(request, atelier, ValidationError(next(iter(form.errors.values()))))
+        return _act(
+            request,
+            atelier,
+            actions.start_timer,
+            atelier.pk,
+            minutes=form.cleaned_data["minutes"],
+            label=form.cleaned_data["label"],
+        )
+    operations = {"pause": actions.pause_timer, "resume": actions.resume_timer, "stop": actions.stop_timer}
+    if operation not in operations:
+        return _refused(request, atelier, ValidationError(_("Action du minuteur inconnue.")))
+    return _act(request, atelier, operations[operation], atelier.pk)
+
+
+@require_POST
+@facilitator_required
+def spotlight(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    raw = request.POST.get("impossible", "")
+    impossible_id = int(raw) if raw.isdigit() else None
+    if raw and impossible_id is None:
+        raise Http404
+    return _act(request, atelier, actions.set_spotlight, atelier.pk, impossible_id)
+
+
+@require_POST
+@facilitator_required
+def moderate_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) -> HttpResponse:
+    operation = request.POST.get("op", "")
+    if operation == "approve":
+        return _act(request, atelier, actions.approve_impossible, atelier.pk, impossible_id)
+    if operation in {"hide", "restore"}:
+        hidden = operation == "hide"
+        return _act(request, atelier, actions.set_impossible_hidden, atelier.pk, impossible_id, hidden=hidden)
+    return _refused(request, atelier, ValidationError(_("Action de modération inconnue.")))
+
+
+@require_POST
+@facilitator_required
+def moderate_offer(request: HttpRequest, atelier: Atelier, offer_id: int) -> HttpResponse:
+    operation = request.POST.get("op", "")
+    if operation not in {"hide", "restore"}:
+        return _refused(request, atelier, ValidationError(_("Action de modération inconnue.")))
+    return _act(request, atelier, actions.set_offer_hidden, atelier.pk, offer_id, hidden=operation == "hide")
+
+
+def _impossible_or_404(atelier: Atelier, impossible_id: int) -> Impossible:
+    impossible = Impossible.objects.filter(pk=impossible_id, atelier=atelier, merged_into__isnull=True).first()
+    if impossible is None:
+        raise Http404
+    return impossible
+
+
+@require_http_methods(["GET", "POST"])
+@facilitator_required
+def edit_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) -> HttpResponse:
+    impossible = _impossible_or_404(atelier, impossible_id)
+    form = EditImpossibleForm(request.POST if request.method == "POST" else None, instance=impossible)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.edit_impossible(atelier.pk, impossible.pk, **form.cleaned_data)
+        except NotFound:
+            raise Http404 from None
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Impossible corrigé."))
+            return redirect("boards:console", code=atelier.code)
+    context = {"atelier": atelier, "impossible": impossible, "form": form}
+    return render(request, "boards/facilitate/edit.html", context, status=UNPROCESSABLE if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@facilitator_required
+def merge_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) -> HttpResponse:
+    """Fold this impossible (a duplicate) into another one, chosen on the page."""
+    duplicate = _impossible_or_404(atelier, impossible_id)
+    if request.method == "POST":
+        try:
+            kept_id = int(request.POST.get("into", ""))
+        except ValueError:
+            kept_id = None
+        if kept_id is None:
+            messages.error(request, _("Choisissez l'impossible à garder."))
+        else:
+            try:
+                actions.merge_impossibles(atelier.pk, kept_id, duplicate.pk)
+            except NotFound:
+                raise Http404 from None
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, _("Doublon fusionné : ses « moi aussi » et ses offres ont rejoint l'autre."))
+                return redirect("boards:console", code=atelier.code)
+    candidates = (
+        Impossible.objects.visible()
+        .filter(atelier=atelier)
+        .exclude(pk=duplicate.pk)
+        .order_by(
+            # Same category first: duplicates usually share one.
+            "-me_too_count",
+        )
+    )
+    same = [i for i in candidates if i.category == duplicate.category]
+    others = [i for i in candidates if i.category != duplicate.category]
+    context = {"atelier": atelier, "duplicate": duplicate, "same": same, "others": others}
+    return render(request, "boards/facilitate/merge.html", context)
+
+
+@require_POST
+@facilitator_required
+def regenerate_code(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    code = actions.regenerate_code(atelier)
+    messages.success(request, _("Nouveau code : %(code)s. L'ancien ne fonctionne plus.") % {"code": code})
+    return redirect("boards:console", code=code)
+
+
+# --- Projector and poster ------------------------------------------------------------
+
+
+def _projector_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
+    atelier = Atelier.objects.select_related("spotlight").get(pk=atelier.pk)
+    visible = fragments.impossibles_queryset(atelier.pk)
+    spotlight = visible.filter(pk=atelier.spotlight_id).first() if atelier.spotlight_id else None
+    return {
+        "atelier": atelier,
+        "version": atelier.version,
+        "ranking": list(fragments.order_impossibles(visible, "top")[:RANKING_SIZE]),
+        "unhelped": list(
+            Impossible.objects.visible()
+            .filter(atelier=atelier, offer_count=0, me_too_count__gt=0)
+            .order_by("-me_too_count", "-created_at")[:3]
+        ),
+        "spotlight": spotlight,
+        "stats": fragments.load_stats(atelier.pk),
+        "online": presence.online_count(atelier.pk),
+        "join_open": atelier.phase != Phase.CLOSED,
+        "join_url": qr.join_url(request, atelier),
+        "qr_svg": qr.join_qr_svg(request, atelier),
+    }
+
+
+@require_GET
+@facilitator_required
+def projector(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    with translation.override(atelier.language):
+        return render(request, "boards/facilitate/projector.html", _projector_context(request, atelier))
+
+
+@require_GET
+@facilitator_required
+def projector_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    with translation.override(atelier.language):
+        return render(request, "boards/facilitate/projector.html#panels", _projector_context(request, atelier))
+
+
+@require_GET
+@facilitator_required
+def poster(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    context = {
+        "atelier": atelier,
+        "join_url": qr.join_url(request, atelier),
+        "qr_svg": qr.join_qr_svg(request, atelier),
+    }
+    with translation.override(atelier.language):
+        return render(request, "boards/facilitate/poster.html", context)
