@@ -1,15 +1,60 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
 
 
 @admin.register(Atelier)
 class AtelierAdmin(admin.ModelAdmin):
-    list_display = ["title", "territory", "starts_at", "code", "version"]
-    search_fields = ["title", "territory", "code"]
-    readonly_fields = ["version"]
+    list_display = ["title", "starts_at", "territory", "phase", "code", "participant_count", "impossible_count"]
+    list_filter = ["phase", "language", "starts_at", "departement", "region"]
+    search_fields = ["title", "territory", "commune", "departement", "region", "venue", "code"]
+    date_hierarchy = "starts_at"
+    filter_horizontal = ["facilitators"]
+    # The room is run from the console, which pushes every change live.
+    readonly_fields = [
+        "code",
+        "phase",
+        "locked",
+        "spotlight",
+        "timer_label",
+        "timer_ends_at",
+        "timer_remaining",
+        "version",
+        "created_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["title", "starts_at", "venue", "language", "categories", "premoderation"]}),
+        (_("Territoire"), {"fields": ["commune", "departement", "region", "insee_code", "territory"]}),
+        (_("Animation"), {"fields": ["facilitators", "code", "phase", "locked", "spotlight"]}),
+        (
+            _("Technique"),
+            {
+                "classes": ["collapse"],
+                "fields": ["timer_label", "timer_ends_at", "timer_remaining", "version", "created_at"],
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_participants=Count("participants", distinct=True), n_impossibles=Count("impossibles", distinct=True)
+            )
+        )
+
+    @admin.display(description=_("participant·es"), ordering="n_participants")
+    def participant_count(self, atelier: Atelier) -> int:
+        return atelier.n_participants
+
+    @admin.display(description=_("impossibles"), ordering="n_impossibles")
+    def impossible_count(self, atelier: Atelier) -> int:
+        return atelier.n_impossibles
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,13 +75,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class ParticipantAdmin(ReadOnlyAdmin):
     list_display = ["name", "organisation", "role", "atelier", "created_at"]
     list_filter = ["role", "atelier"]
+    list_select_related = ["atelier"]
     search_fields = ["name", "organisation"]
 
 
 @admin.register(Impossible)
 class ImpossibleAdmin(ReadOnlyAdmin):
-    list_display = ["statement", "category", "atelier", "me_too_count", "offer_count", "hidden", "created_at"]
-    list_filter = ["category", "hidden", "atelier"]
+    list_display = [
+        "statement",
+        "category",
+        "atelier",
+        "me_too_count",
+        "offer_count",
+        "hidden",
+        "pending",
+        "created_at",
+    ]
+    list_filter = ["category", "hidden", "pending", "atelier"]
+    list_select_related = ["atelier"]
     search_fields = ["statement", "details"]
     readonly_fields = ["me_too_count", "offer_count", "submission_key"]
 
@@ -44,6 +100,7 @@ class ImpossibleAdmin(ReadOnlyAdmin):
 @admin.register(HelpOffer)
 class HelpOfferAdmin(ReadOnlyAdmin):
     list_display = ["message", "kind", "impossible", "author", "hidden", "created_at"]
+    list_select_related = ["impossible", "author"]
     list_filter = ["kind", "hidden"]
     search_fields = ["message"]
     readonly_fields = ["submission_key"]
