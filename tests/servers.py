@@ -19,6 +19,12 @@ Fixtures:
     live_atelier    a committed atelier with a fresh code
     visitors        joins visitors like join_atelier() and closes them after the test
 
+``create_facilitator(atelier)`` adds a committed account with a password to the
+atelier's facilitators (before any browser starts: it uses the ORM).
+
+``DaphneServer.restart()`` stops a process and starts another on the same port,
+as a redeploy would: the browsers' sockets drop, then reconnect to the same URL.
+
 Clients:
     join_atelier()  a phone without JavaScript: httpx with its own cookie jar,
                     joined through the real form (CSRF included)
@@ -146,8 +152,9 @@ class DaphneServer:
     def origin(self) -> str:
         return self.url
 
-    def start(self) -> None:
-        self.port = free_port()
+    def start(self, port: int | None = None) -> None:
+        """Start the process on `port`, or on a free port when none is given."""
+        self.port = port or free_port()
         self.stopping = False
         log = self.log_path.open("ab")
         log.write(f"--- daphne on port {self.port}\n".encode())
@@ -206,6 +213,24 @@ class DaphneServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Stop the process and start a new one on the same port (clients reconnect
+        to the same URL); return once it answers HTTP."""
+        port = self.port
+        self.stop()
+        for attempt in range(3):
+            self.start(port)
+            try:
+                self.wait_ready()
+                break
+            except ServerDied:
+                # The old socket may linger for a moment: try the same port again.
+                if attempt == 2 or "Address already in use" not in self.log_tail(500):
+                    raise
+                self.stop()
+                time.sleep(0.5)
+        check_home_page(self)
 
 
 @contextlib.contextmanager
@@ -274,6 +299,24 @@ def live_atelier(transactional_db):
     while Atelier.objects.filter(code=code).exists():
         code = new_join_code()
     return Atelier.objects.create(title="Atelier de l'impossible — Bout en bout", territory="Charente", code=code)
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+
+
+def create_facilitator(atelier: Any, username: str = "") -> Account:
+    """A committed user with a password who facilitates `atelier`, to log in
+    through the real login page. Uses the ORM: call it before a browser starts."""
+    from django.contrib.auth import get_user_model
+
+    username = username or f"anim-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(16)
+    user = get_user_model().objects.create_user(username, f"{username}@example.org", password)
+    atelier.facilitators.add(user)
+    return Account(username=username, password=password)
 
 
 # --- HTTP clients ---------------------------------------------------------------

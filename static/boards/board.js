@@ -115,6 +115,14 @@
     box._timer = setTimeout(function () { box.hidden = true; }, 5000);
   }
 
+  /* Every (re)connection tells the server which version this page holds,
+   * so it sends a snapshot only when something was missed. */
+  if (window.htmx) {
+    htmx.createWebSocket = function (url) {
+      return new WebSocket(url.replace(/([?&]v=)\d*/, "$1" + currentVersion()));
+    };
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var mine = byId("my-me-toos");
     if (mine) JSON.parse(mine.textContent).forEach(function (id) { myMeToos.add(id); });
@@ -132,9 +140,10 @@
   document.addEventListener("htmx:wsOpen", function (event) {
     socket = event.detail.socketWrapper;
     setStatus("online");
-    if (opened) {  // back after a drop: catch up
-      if (document.body.dataset.screen === "refresh") scheduleRefresh(); else requestResync();
-    }
+    // Back after a drop: the socket URL carried our version (see
+    // htmx.createWebSocket above), so the server already sent a snapshot if we
+    // were behind. Facilitators' screens simply fetch their panels again.
+    if (opened && document.body.dataset.screen === "refresh") scheduleRefresh();
     opened = true;
     clearInterval(pingTimer);
     pingTimer = setInterval(ping, PING_MS);
@@ -145,7 +154,18 @@
     socket = null;
     var code = event.detail.event.code;
     // 4xxx: refused for good (not a member, foreign origin); htmx won't retry.
-    setStatus(code >= 4000 && code < 5000 ? "refused" : "offline");
+    if (code >= 4000 && code < 5000) {
+      setStatus("refused");
+      return;
+    }
+    setStatus("offline");
+    // htmx retries only 1006/1011/1012/1013; a server closing cleanly (a
+    // restart, daphne's socket timeout) says 1000/1001, and the room must
+    // come back all the same.
+    if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && event.detail.socketWrapper) {
+      var wrapper = event.detail.socketWrapper;
+      setTimeout(function () { wrapper.reconnect(); }, 1000 + Math.random() * 4000);
+    }
   });
 
   /* Facilitators' screens (console, projector) are rendered per request:
