@@ -182,3 +182,9 @@ class EditImpossibleForm(forms.ModelForm):
         fields = ["statement", "details", "category"]
         labels = ImpossibleForm.Meta.labels
         widgets = ImpossibleForm.Meta.widgets
+        error_messages = ImpossibleForm.Meta.error_messages
+
+    def __init__(self, *args, categories: list[tuple[str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if categories is not None:
+            self.fields["category"].choices = categories

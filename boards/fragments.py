@@ -123,6 +123,12 @@ def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
         context["removed"] = [event["impossible"]]
     elif kind == "impossible.merged":
         context["removed"] = [event["merged"]]
+    # Phones quote the spotlighted statement in #atelier-state: resend it when
+    # moderation may have moved the spotlight (hiding or merging clears or
+    # moves it) or changed its text.
+    context["with_state"] = bool(context["removed"]) or (
+        kind == "impossible.edited" and context["atelier"].spotlight_id == event["impossible"]
+    )
     if kind in {
         "impossible.posted",
         "metoo.changed",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from django.contrib.auth.models import User
 from django.test import Client
 
 from boards import broadcast, services
@@ -80,3 +81,35 @@ def fresh_rate_limits(settings, request):
         "LOCATION": f"ratelimit-{request.node.nodeid}",
     }
     settings.CACHES = caches
+
+
+# --- Facilitators: Django accounts in `Atelier.facilitators` ---------------------------------
+
+
+def _facilitator_client(username: str, *ateliers: Atelier) -> Client:
+    """A logged-in client; the user has no usable password (no slow hashing)."""
+    user = User.objects.create_user(username, email=f"{username}@example.org")
+    for atelier in ateliers:
+        atelier.facilitators.add(user)
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def facilitator(atelier) -> Client:
+    """Fanny runs `atelier`."""
+    return _facilitator_client("fanny", atelier)
+
+
+@pytest.fixture
+def co_facilitator(atelier) -> Client:
+    """Colin co-runs `atelier` with Fanny."""
+    return _facilitator_client("colin", atelier)
+
+
+@pytest.fixture
+def other_facilitator(other_atelier) -> Client:
+    """Olga runs `other_atelier` only."""
+    return _facilitator_client("olga", other_atelier)

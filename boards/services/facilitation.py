@@ -123,9 +123,13 @@ def add_facilitator(atelier: Atelier, username_or_email: str):
 
 
 def remove_facilitator(atelier: Atelier, user) -> None:
-    if atelier.facilitators.count() <= 1:
-        raise ValidationError(_("Un atelier garde au moins une personne à l'animation."))
-    atelier.facilitators.remove(user)
+    with transaction.atomic():
+        # Two facilitators removing each other at once: the atelier's row lock
+        # makes the second one count the team after the first has committed.
+        Atelier.objects.select_for_update().only("pk").get(pk=atelier.pk)
+        if atelier.facilitators.count() <= 1:
+            raise ValidationError(_("Un atelier garde au moins une personne à l'animation."))
+        atelier.facilitators.remove(user)
 
 
 def delete_atelier(atelier: Atelier) -> None:

@@ -51,9 +51,12 @@ def facilitator_home(request: HttpRequest) -> HttpResponse:
         n_impossibles=_count(Impossible, hidden=False, pending=False),
     ).order_by("-starts_at", "-id")
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    upcoming = [a for a in ateliers if a.starts_at is None or a.starts_at >= today]
+    upcoming = sorted(
+        (a for a in ateliers if a.starts_at is None or a.starts_at >= today),
+        # Soonest first; ateliers without a date yet come last.
+        key=lambda a: (a.starts_at is None, a.starts_at or today),
+    )
     past = [a for a in ateliers if a.starts_at is not None and a.starts_at < today]
-    upcoming.reverse()  # soonest first
     return render(request, "boards/facilitate/home.html", {"upcoming": upcoming, "past": past})
 
 
@@ -98,7 +101,9 @@ def team(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     form = TeamForm(request.POST)
     try:
         if "remove" in request.POST:
-            user = User.objects.filter(pk=request.POST.get("remove"), facilitated_ateliers=atelier).first()
+            remove = request.POST.get("remove", "")
+            # A forged, non-numeric id is a 404 like any unknown one, not a 500.
+            user = User.objects.filter(pk=remove, facilitated_ateliers=atelier).first() if remove.isdigit() else None
             if user is None:
                 raise Http404
             actions.remove_facilitator(atelier, user)
@@ -289,7 +294,11 @@ def _impossible_or_404(atelier: Atelier, impossible_id: int) -> Impossible:
 @facilitator_required
 def edit_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) -> HttpResponse:
     impossible = _impossible_or_404(atelier, impossible_id)
-    form = EditImpossibleForm(request.POST if request.method == "POST" else None, instance=impossible)
+    form = EditImpossibleForm(
+        request.POST if request.method == "POST" else None,
+        instance=impossible,
+        categories=atelier.offered_categories(),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             actions.edit_impossible(atelier.pk, impossible.pk, **form.cleaned_data)
@@ -308,7 +317,12 @@ def edit_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) 
 @facilitator_required
 def merge_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) -> HttpResponse:
     """Fold this impossible (a duplicate) into another one, chosen on the page."""
-    duplicate = _impossible_or_404(atelier, impossible_id)
+    duplicate = Impossible.objects.filter(pk=impossible_id, atelier=atelier).first()
+    if duplicate is None:
+        raise Http404
+    # A repeated POST (double click) finds the duplicate already merged: the
+    # service answers "done" for the same target (404 for any other), so only
+    # the page of a merged duplicate is gone.
     if request.method == "POST":
         try:
             kept_id = int(request.POST.get("into", ""))
@@ -326,6 +340,8 @@ def merge_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int)
             else:
                 messages.success(request, _("Doublon fusionné : ses « moi aussi » et ses offres ont rejoint l'autre."))
                 return redirect("boards:console", code=atelier.code)
+    if duplicate.merged_into_id is not None:
+        raise Http404
     candidates = (
         Impossible.objects.visible()
         .filter(atelier=atelier)

@@ -158,6 +158,10 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
             fresh = ImpossibleForm(categories=participant.atelier.offered_categories())
             context = {"atelier": participant.atelier, "impossible_form": fresh, "posted": impossible}
             return render(request, "boards/board.html#post_form", context)
+        if impossible.pending:
+            # Pre-moderation: it is not on the board yet (no card to jump to).
+            messages.success(request, _("Merci ! Votre impossible sera publié dès que l'animation l'aura validé."))
+            return redirect(_board_url(participant.atelier))
         messages.success(request, _("Votre impossible est sur le tableau."))
         return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
     if request.htmx:

@@ -88,7 +88,9 @@
   }
 
   /* Timers count down from the server's end time, corrected for this
-   * phone's clock, so a reload or a reconnect shows the same time. */
+   * phone's clock, so a reload or a reconnect shows the same time.
+   * data-server-now carries microseconds: truncated to the second, it could
+   * make a fresh 3-minute timer read 03:01. */
   var skewMs = 0;
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function formatClock(total) {

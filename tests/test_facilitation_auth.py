@@ -1,0 +1,285 @@
+"""Facilitators' accounts (login, logout, passwords) and the rate limit that
+keeps scripts from guessing join codes while a whole room joins at once."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
+from django.core import mail
+from django.test import Client
+from django.utils.html import escape
+from pytest_django.asserts import assertContains, assertRedirects
+
+from boards import broadcast, ratelimit
+from boards.access import session_group
+from boards.models import Participant, Role
+
+PASSWORD = "Soudure-TIG-2030"
+HOME_LIMITED = "Trop de codes erronés depuis ce réseau. Patientez quelques minutes."
+PAGE_LIMITED = "Trop de codes erronés"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fanny(atelier) -> User:
+    user = User.objects.create_user("fanny", email="fanny@example.org", password=PASSWORD)
+    atelier.facilitators.add(user)
+    return user
+
+
+def _login(client: Client, username: str = "fanny", password: str = PASSWORD):
+    return client.post("/accounts/login/", {"username": username, "password": password})
+
+
+def _sessionid(client: Client) -> str:
+    return client.cookies["sessionid"].value
+
+
+# --- Login and logout ---------------------------------------------------------------------------
+
+
+def test_the_login_page_works(db):
+    response = Client().get("/accounts/login/")
+    assertContains(response, "Espace animation")
+    assertContains(response, 'name="username"')
+    assertContains(response, 'name="password"')
+    assertContains(response, 'href="/accounts/password_reset/"')
+
+
+def test_logging_in_leads_to_my_ateliers(fanny):
+    client = Client()
+    assertRedirects(_login(client), "/facilitate/", fetch_redirect_response=False)
+    assertContains(client.get("/facilitate/"), "Atelier de l&#x27;impossible — Test")
+
+
+def test_logging_in_goes_back_to_the_page_asked_for(fanny):
+    client = Client()
+    client.get("/a/TST234/console/")
+    response = client.post(
+        "/accounts/login/", {"username": "fanny", "password": PASSWORD, "next": "/a/TST234/console/"}
+    )
+    assertRedirects(response, "/a/TST234/console/", fetch_redirect_response=False)
+
+
+def test_a_wrong_password_is_refused_in_french(fanny):
+    client = Client()
+    response = _login(client, password="pas le bon")
+    assert response.status_code == 200
+    assertContains(response, "mot de passe")
+    assert client.get("/facilitate/").status_code == 302
+
+
+def test_logging_in_rotates_the_session_key_and_keeps_the_participant(atelier, fanny):
+    client = Client()
+    client.post("/a/TST234/join/", {"name": "Fanny", "role": Role.OTHER})
+    participant = Participant.objects.get()
+    before = _sessionid(client)
+
+    _login(client)
+
+    after = _sessionid(client)
+    assert after != before
+    assert not Session.objects.filter(session_key=before).exists()
+    board = client.get("/a/TST234/")
+    assert board.status_code == 200
+    assert board.context["participant"] == participant
+    assert client.get("/a/TST234/console/").status_code == 200
+    assert Participant.objects.count() == 1
+
+
+def test_logging_out_ends_the_session(atelier, fanny, monkeypatch):
+    closed: list[tuple[str, int]] = []
+    monkeypatch.setattr(broadcast, "close_session", lambda group, code: closed.append((group, code)))
+    client = Client()
+    _login(client)
+    key = _sessionid(client)
+
+    response = client.post("/accounts/logout/")
+
+    assertRedirects(response, "/", fetch_redirect_response=False)
+    assert not Session.objects.filter(session_key=key).exists()
+    assert [group for group, _code in closed] == [session_group(key)]
+    assertRedirects(
+        client.get("/a/TST234/console/"), "/accounts/login/?next=/a/TST234/console/", fetch_redirect_response=False
+    )
+
+
+def test_logging_out_needs_a_post(fanny):
+    client = Client()
+    _login(client)
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.get("/facilitate/").status_code == 200
+
+
+# --- Passwords ----------------------------------------------------------------------------------
+
+
+def test_changing_my_password(fanny):
+    client = Client()
+    _login(client)
+    assertContains(client.get("/accounts/password_change/"), 'name="new_password1"')
+
+    response = client.post(
+        "/accounts/password_change/",
+        {"old_password": PASSWORD, "new_password1": "Cognac-Jarnac-2031", "new_password2": "Cognac-Jarnac-2031"},
+    )
+
+    assertRedirects(response, "/accounts/password_change/done/", fetch_redirect_response=False)
+    assert client.get("/accounts/password_change/done/").status_code == 200
+    assert client.get("/facilitate/").status_code == 200  # still logged in
+    assert _login(Client(), password="Cognac-Jarnac-2031").status_code == 302
+
+
+def test_the_password_change_page_requires_login(db):
+    response = Client().get("/accounts/password_change/")
+    assertRedirects(response, "/accounts/login/?next=/accounts/password_change/", fetch_redirect_response=False)
+
+
+def test_resetting_a_forgotten_password_by_email(fanny):
+    client = Client()
+    assertContains(client.get("/accounts/password_reset/"), 'name="email"')
+
+    response = client.post("/accounts/password_reset/", {"email": "FANNY@example.org"})
+
+    assertRedirects(response, "/accounts/password_reset/done/", fetch_redirect_response=False)
+    assert client.get("/accounts/password_reset/done/").status_code == 200
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["fanny@example.org"]
+    assert "fanny" in message.body
+    link = re.search(r"http://testserver(/accounts/reset/[^/\s]+/[^/\s]+/)", message.body).group(1)
+
+    form = client.get(link, follow=True)
+    assert form.status_code == 200
+    assertContains(form, 'name="new_password1"')
+    set_password_url = form.redirect_chain[-1][0]
+    done = client.post(set_password_url, {"new_password1": "Nouveau-2031!", "new_password2": "Nouveau-2031!"})
+
+    assertRedirects(done, "/accounts/reset/done/", fetch_redirect_response=False)
+    assert client.get("/accounts/reset/done/").status_code == 200
+    assert _login(Client(), password="Nouveau-2031!").status_code == 302
+    assert _login(Client(), password=PASSWORD).status_code == 200  # the old one no longer works
+    # The link works once.
+    again = Client().get(link, follow=True)
+    assert "new_password1" not in again.content.decode()
+
+
+def test_a_reset_for_an_unknown_email_sends_nothing_and_says_the_same(db):
+    response = Client().post("/accounts/password_reset/", {"email": "personne@example.org"})
+    assertRedirects(response, "/accounts/password_reset/done/", fetch_redirect_response=False)
+    assert mail.outbox == []
+
+
+# --- Join-code rate limit -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_window(monkeypatch):
+    """Keep every look-up of the test in one rate-limit window."""
+    monkeypatch.setattr(ratelimit, "WINDOW_SECONDS", 10**12)
+
+
+@pytest.fixture
+def small_limits(monkeypatch, one_window):
+    monkeypatch.setattr(ratelimit, "PER_ADDRESS", 4)
+    monkeypatch.setattr(ratelimit, "SITEWIDE", 10)
+
+
+def _wrong(client: Client, where: str, n: int):
+    code = f"ZZZ{n:03d}"
+    if where == "home":
+        return client.get("/", {"code": code})
+    if where == "join":
+        return client.get(f"/a/{code}/join/")
+    return client.get(f"/a/{code}/")
+
+
+def _right(client: Client, where: str):
+    if where == "home":
+        return client.get("/", {"code": "TST234"})
+    if where == "join":
+        return client.get("/a/TST234/join/")
+    return client.get("/a/TST234/")
+
+
+def _assert_limited(response, where: str) -> None:
+    assert response.status_code == 429
+    message = HOME_LIMITED if where == "home" else PAGE_LIMITED
+    assert escape(message) in response.content.decode()
+
+
+def _assert_let_through(response, where: str) -> None:
+    if where == "home":
+        assertRedirects(response, "/a/TST234/join/", fetch_redirect_response=False)
+    elif where == "join":
+        assert response.status_code == 200
+    else:
+        assertRedirects(response, "/a/TST234/join/", fetch_redirect_response=False)
+
+
+def test_per_address_limit_with_the_real_numbers(atelier, one_window):
+    guesser = Client(REMOTE_ADDR="203.0.113.7")
+    for n in range(ratelimit.PER_ADDRESS):
+        assert _wrong(guesser, "home", n).status_code == 422
+
+    _assert_limited(_right(guesser, "home"), "home")
+    _assert_limited(guesser.post("/a/TST234/join/", {"name": "Bot", "role": Role.OTHER}), "join")
+    assert not Participant.objects.exists()
+    _assert_let_through(_right(Client(REMOTE_ADDR="203.0.113.8"), "home"), "home")
+
+
+@pytest.mark.parametrize("checked", ["home", "join", "board"])
+@pytest.mark.parametrize("guessed", ["home", "join", "board"])
+def test_wrong_codes_from_one_address_stop_its_look_ups_everywhere(atelier, small_limits, guessed, checked):
+    guesser = Client(REMOTE_ADDR="198.51.100.1")
+    for n in range(ratelimit.PER_ADDRESS - 1):
+        assert _wrong(guesser, guessed, n).status_code in {404, 422}
+    _assert_let_through(_right(guesser, checked), checked)  # one short of the limit: still fine
+
+    _wrong(guesser, guessed, 99)
+
+    _assert_limited(_right(guesser, checked), checked)
+    _assert_limited(_wrong(guesser, checked, 100), checked)
+    _assert_let_through(_right(Client(REMOTE_ADDR="198.51.100.2"), checked), checked)
+
+
+@pytest.mark.parametrize("checked", ["home", "join", "board"])
+def test_wrong_codes_from_many_addresses_stop_look_ups_sitewide(atelier, small_limits, checked):
+    addresses = [f"192.0.2.{n}" for n in range(1, 6)]
+    for n in range(ratelimit.SITEWIDE - 1):
+        _wrong(Client(REMOTE_ADDR=addresses[n % len(addresses)]), ["home", "join", "board"][n % 3], n)
+    _assert_let_through(_right(Client(REMOTE_ADDR="192.0.2.200"), checked), checked)
+
+    _wrong(Client(REMOTE_ADDR=addresses[0]), "join", 999)
+
+    _assert_limited(_right(Client(REMOTE_ADDR="192.0.2.201"), checked), checked)
+
+
+def test_right_codes_never_count(atelier, small_limits):
+    client = Client(REMOTE_ADDR="198.51.100.9")
+    for _ in range(3 * ratelimit.SITEWIDE):
+        _assert_let_through(_right(client, "home"), "home")
+
+
+def test_a_room_of_200_behind_one_address_all_get_in(atelier, one_window):
+    # A venue's wifi: everybody shares one public address, and many people
+    # mistype the code first (one short of the per-address limit in total).
+    typos = 0
+    for n in range(200):
+        phone = Client(REMOTE_ADDR="203.0.113.50")
+        if n % 3 == 0 and typos < ratelimit.PER_ADDRESS - 1:
+            assert phone.get("/", {"code": "TST235"}).status_code == 422
+            typos += 1
+            assertRedirects(phone.get("/", {"code": "tst-234"}), "/a/TST234/join/", fetch_redirect_response=False)
+        response = phone.post("/a/TST234/join/", {"name": f"Personne {n}", "role": Role.ENTREPRENEUR})
+        assertRedirects(response, "/a/TST234/", fetch_redirect_response=False)
+
+    assert Participant.objects.filter(atelier=atelier).count() == 200
+    assert typos == ratelimit.PER_ADDRESS - 1
