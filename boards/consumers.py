@@ -70,6 +70,10 @@ class BoardConsumer(AsyncWebsocketConsumer):
             language = broadcast.languages()[0]
         self.viewer = viewer
         self.language = language
+        # What this page shows (sort, category): snapshots re-render that view.
+        self.view = fragments.clean_view(
+            (query.get("sort") or [""])[0], (query.get("category") or [""])[0], viewer.atelier
+        )
         groups = [broadcast.group_name(viewer.atelier.pk, language)]
         session = self.scope.get("session")
         if session is not None and session.session_key:
@@ -99,9 +103,15 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if message is None:
             logger.info("ignored malformed websocket message on atelier %s", self.viewer.atelier.pk)
             return
-        if message["type"] in {"ping", "resync"}:
-            if self.participant is not None:
-                await database_sync_to_async(presence.touch)(self.channel_name)
+        if message["type"] == "ping":
+            # A ping only answers with the current version: the client waits
+            # a moment for the pushes in flight before asking for a resync,
+            # so a busy room does not turn every ping into a snapshot.
+            version = await database_sync_to_async(self._ping)()
+            await self.send(text_data=f'<div id="live-ping" data-version="{version}" hidden></div>')
+        elif message["type"] == "resync":
+            if "sort" in message or "category" in message:
+                self.view = fragments.clean_view(message.get("sort"), message.get("category"), self.viewer.atelier)
             await self.resync(message.get("version"))
 
     async def resync(self, client_version: object) -> None:
@@ -110,12 +120,27 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if html is not None:
             await self.send(text_data=html)
 
+    def _ping(self) -> int:
+        if self.participant is not None:
+            presence.touch(self.channel_name)
+        return type(self.viewer.atelier).objects.values_list("version", flat=True).get(pk=self.viewer.atelier.pk)
+
     def _snapshot_unless_current(self, client_version: str) -> tuple[int, str | None]:
         atelier = self.viewer.atelier
         current = type(atelier).objects.values_list("version", flat=True).get(pk=atelier.pk)
         if client_version == str(current):
             return current, None
-        return fragments.snapshot_message(atelier, self.language)
+        sort, category = self.view
+        return fragments.snapshot_message(atelier, self.language, sort, category)
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections (a hop to a thread)
+        # before every handler. Forwarding a push touches no database, and it
+        # runs once per socket per event: skip the hop there.
+        if message["type"] == "board.message":
+            await self.board_message(message)
+        else:
+            await super().dispatch(message)
 
     async def board_message(self, event: dict) -> None:
         await self.send(text_data=event["html"])

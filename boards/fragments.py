@@ -19,6 +19,10 @@ from boards import broadcast
 from boards.models import Atelier, HelpOffer, Impossible, Participant
 
 SORTS = ("recent", "top")
+# A phone shows the first cards and loads more on demand: the page, its
+# snapshots and its query count stay the same size however big the board.
+PAGE_SIZE = 40
+MAX_SHOWN = 1000
 SNAPSHOT_CACHE_SECONDS = 300
 
 
@@ -36,6 +40,16 @@ class Board:
     version: int
     impossibles: list[Impossible] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
+    has_more: bool = False
+    sort: str = "recent"
+    category: str = ""
+
+
+def clean_view(sort: object, category: object, atelier: Atelier) -> tuple[str, str]:
+    """The sort and category a visitor asked for, or the defaults."""
+    sort = sort if sort in SORTS else "recent"
+    category = category if isinstance(category, str) and category in atelier.categories else ""
+    return sort, category
 
 
 def visible_offers() -> Prefetch:
@@ -95,17 +109,30 @@ class _consistent_read(transaction.Atomic):
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
-def load_board(atelier: Atelier, *, sort: str = "recent", category: str = "") -> Board:
+def page_of_impossibles(atelier_id: int, *, sort: str, category: str, offset: int, limit: int):
+    """One page of the board in display order, and whether more follow."""
+    queryset = order_impossibles(impossibles_queryset(atelier_id), sort)
+    if category:
+        queryset = queryset.filter(category=category)
+    rows = list(queryset[offset : offset + limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def load_board(atelier: Atelier, *, sort: str = "recent", category: str = "", limit: int = PAGE_SIZE) -> Board:
     with _consistent_read():
         # Re-read: the phase, timer and spotlight must match the version.
         atelier = Atelier.objects.select_related("spotlight").get(pk=atelier.pk)
-        version = atelier.version
-        queryset = order_impossibles(impossibles_queryset(atelier.pk), sort)
-        if category:
-            queryset = queryset.filter(category=category)
-        impossibles = list(queryset)
+        impossibles, has_more = page_of_impossibles(atelier.pk, sort=sort, category=category, offset=0, limit=limit)
         stats = load_stats(atelier.pk)
-    return Board(atelier=atelier, version=version, impossibles=impossibles, stats=stats)
+    return Board(
+        atelier=atelier,
+        version=atelier.version,
+        impossibles=impossibles,
+        stats=stats,
+        has_more=has_more,
+        sort=sort,
+        category=category,
+    )
 
 
 # --- Live messages ----------------------------------------------------------
@@ -174,14 +201,14 @@ def presence_message(online: int) -> str:
     return render_to_string("boards/live/presence.html", {"online": online, "oob": True})
 
 
-def snapshot_message(atelier: Atelier, language: str) -> tuple[int, str]:
-    """The whole board as one push, cached per version and language so a
-    room reconnecting at once renders it once."""
+def snapshot_message(atelier: Atelier, language: str, sort: str = "recent", category: str = "") -> tuple[int, str]:
+    """The board as the client views it (first page, its sort and category),
+    as one push. Cached per version, language and view, so a room
+    reconnecting at once renders each view once."""
     version = Atelier.objects.values_list("version", flat=True).get(pk=atelier.pk)
-    key = f"snapshot:{atelier.pk}:{version}:{language}"
-    html = cache.get(key)
+    html = cache.get(_snapshot_key(atelier.pk, version, language, sort, category))
     if html is None:
-        board = load_board(atelier)
+        board = load_board(atelier, sort=sort, category=category)
         with translation.override(language):
             html = render_to_string(
                 "boards/live/snapshot.html",
@@ -195,5 +222,9 @@ def snapshot_message(atelier: Atelier, language: str) -> tuple[int, str]:
                 },
             )
         version = board.version
-        cache.set(f"snapshot:{atelier.pk}:{version}:{language}", html, SNAPSHOT_CACHE_SECONDS)
+        cache.set(_snapshot_key(atelier.pk, version, language, sort, category), html, SNAPSHOT_CACHE_SECONDS)
     return version, html
+
+
+def _snapshot_key(atelier_id: int, version: int, language: str, sort: str, category: str) -> str:
+    return f"snapshot:{atelier_id}:{version}:{language}:{sort}:{category}"

@@ -13,8 +13,11 @@ from django.utils import timezone
 from boards.models import Participant, Presence
 
 PING_SECONDS = 25
-STALE_AFTER = timedelta(seconds=PING_SECONDS * 3)
-TOUCH_EVERY = timedelta(seconds=PING_SECONDS)
+# A ping refreshes its row at most once a minute (hundreds of phones ping),
+# and a row counts for 150 s: a live socket is always counted, a dead
+# process's sockets stop counting after two and a half minutes.
+TOUCH_EVERY = timedelta(seconds=60)
+STALE_AFTER = timedelta(seconds=150)
 
 
 def connect(participant: Participant, channel_name: str) -> None:

@@ -142,23 +142,33 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# "pubsub" publishes each push once per group and each process fans it out
+# to its own sockets; "core" stores one copy per socket in Redis (per-channel
+# capacity, at-least-once within expiry). Pushes are small and versioned and
+# clients resync, so pubsub's at-most-once delivery costs nothing here, and it
+# is what lets one push reach 2,000 phones (docs/benchmarks.md).
+CHANNEL_LAYER_KIND = env_str("CERVEAU_CHANNEL_LAYER", "pubsub")
+if CHANNEL_LAYER_KIND not in {"pubsub", "core"}:
+    raise ImproperlyConfigured("CERVEAU_CHANNEL_LAYER must be 'pubsub' or 'core'")
 if REDIS_URL:
+    # redis-py's pool refuses connections past its size ("Too many
+    # connections") when a whole room connects at once: size it for that.
+    redis_host = {"address": REDIS_URL, "max_connections": int(env_str("CERVEAU_REDIS_MAX_CONNECTIONS", "1000"))}
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "capacity": 1500,
-                "expiry": 30,
-                "group_expiry": 86400,
-            },
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"
+            if CHANNEL_LAYER_KIND == "pubsub"
+            else "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_host]}
+            if CHANNEL_LAYER_KIND == "pubsub"
+            else {"hosts": [redis_host], "capacity": 1500, "expiry": 30, "group_expiry": 86400},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Snapshots are cached per (atelier, version, language): a room reconnecting
-# at once renders the board once, not once per phone.
+# at once renders the board once.
 # Join-code failures are counted across processes when Redis is there.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from boards import fragments
 from boards.access import session_key
+from boards.fragments import PAGE_SIZE
 from boards.models import Atelier, Category, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
 
 PEOPLE = 12
@@ -100,7 +101,9 @@ def _assert_same(small_run, big_run) -> None:
 # --- The page ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params", [{}, {"sort": "top"}, {"category": "financement"}])
+@pytest.mark.parametrize(
+    "params", [{}, {"sort": "top"}, {"category": "financement"}, {"shown": 200}, {"shown": 200, "sort": "top"}]
+)
 def test_the_board_page_costs_the_same_with_200_impossibles_as_with_10(small, big, params):
     runs = []
     for atelier, people in (small, big):
@@ -112,12 +115,15 @@ def test_the_board_page_costs_the_same_with_200_impossibles_as_with_10(small, bi
     _assert_same(*runs)
     small_response, big_response = runs[0][2], runs[1][2]
     assert small_response.status_code == big_response.status_code == 200
-    # The big page really rendered the big board, offers and all.
-    if not params:
-        assert len(big_response.context["board"].impossibles) == 200
-        html = big_response.content.decode()
-        assert html.count('<li class="offer">') == 200 * OFFERS_PER_IMPOSSIBLE
-        assert html.count('aria-pressed="true"') == 200
+    # The big page really rendered what it was asked for, offers and all:
+    # the first page by default, the whole board when asked to show it.
+    html = big_response.content.decode()
+    if not params or params.get("shown"):
+        shown = params.get("shown", PAGE_SIZE)
+        assert len(big_response.context["board"].impossibles) == shown
+        assert html.count('<li class="offer">') == shown * OFFERS_PER_IMPOSSIBLE
+        assert html.count('aria-pressed="true"') == shown
+        assert ('id="more-link" class="more"' in html) == (shown < 200)
     assert runs[1][0] <= 15
 
 
@@ -156,7 +162,25 @@ def test_the_snapshot_costs_the_same_with_200_impossibles_as_with_10(small, big,
 
     _assert_same(*runs)
     _version, html = runs[1][2]
-    assert html.count('<article class="card"') == 200
+    # The first page of the view, with the way to the rest.
+    assert html.count('<article class="card"') == PAGE_SIZE
+    assert 'id="more-link" class="more" hx-swap-oob="true"' in html
+
+
+def test_the_more_page_costs_the_same_with_200_impossibles_as_with_10(small, big):
+    runs = []
+    for atelier, people in (small, big):
+        client = _client_for(people[0])
+        url = f"/a/{atelier.code}/impossibles/more/"
+        runs.append(_count_queries(lambda client=client, url=url: client.get(url, {"offset": 5, "sort": "top"})))
+
+    _assert_same(*runs)
+    big_html = runs[1][2].content.decode()
+    assert big_html.count('<article class="card"') == PAGE_SIZE
+    assert 'id="more-link" class="more" hx-swap-oob="true"' in big_html
+    small_html = runs[0][2].content.decode()
+    assert small_html.count('<article class="card"') == 5
+    assert '<p id="more-link" hidden hx-swap-oob="true">' in small_html
 
 
 def test_the_snapshot_is_rendered_once_per_version(small):

@@ -3,10 +3,11 @@ layer misbehaves: a live update is best effort, a write is not."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -319,61 +320,58 @@ def render_counter(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def sockets(atelier):
-    """Open "sockets": channels added to the atelier's language groups."""
-    layer = get_channel_layer()
-    added = []
+def publish_to_listeners(atelier_id: int, version: int, event: dict, listeners: dict[str, int]) -> dict[str, list]:
+    """Open `listeners[language]` channels in each language group, publish the
+    event, and return what each channel received.
 
-    def open_sockets(count: int, language: str) -> list[str]:
-        channels = []
-        for _ in range(count):
-            channel = async_to_sync(layer.new_channel)()
-            group = broadcast.group_name(atelier.pk, language)
-            async_to_sync(layer.group_add)(group, channel)
-            added.append((group, channel))
-            channels.append(channel)
-        return channels
+    One event loop for all of it: a pub/sub layer knows only the channels of
+    its own loop, as a server process does.
+    """
 
-    yield open_sockets
-    for group, channel in added:
-        async_to_sync(layer.group_discard)(group, channel)
+    async def run() -> dict[str, list]:
+        layer = get_channel_layer()
+        opened = {}
+        for language, count in listeners.items():
+            opened[language] = [await layer.new_channel() for _ in range(count)]
+            for channel in opened[language]:
+                await layer.group_add(broadcast.group_name(atelier_id, language), channel)
+        await sync_to_async(broadcast.publish)(atelier_id, version, event)
+        received = {}
+        for language, channels in opened.items():
+            received[language] = [await asyncio.wait_for(layer.receive(channel), 5) for channel in channels]
+            for channel in channels:
+                await layer.group_discard(broadcast.group_name(atelier_id, language), channel)
+        return received
+
+    return async_to_sync(run)()
 
 
 @pytest.mark.parametrize("listeners", [0, 1, 5])
 def test_an_event_is_rendered_once_per_language_whatever_the_number_of_listeners(
-    alice, events, render_counter, sockets, listeners
+    alice, events, render_counter, listeners
 ):
     impossible = post_impossible(alice.participant)
-    french = sockets(listeners, "fr")
-    english = sockets(listeners, "en")
+    event = {"type": "impossible.posted", "impossible": impossible.pk}
     render_counter.clear()
 
-    broadcast.publish(impossible.atelier_id, 1, {"type": "impossible.posted", "impossible": impossible.pk})
+    received = publish_to_listeners(impossible.atelier_id, 1, event, {"fr": listeners, "en": listeners})
 
     assert render_counter == [("boards/live/event.html", language) for language in LANGUAGES]
     assert len(events) == 1
-    expected = fragments.event_messages(
-        impossible.atelier_id, 1, {"type": "impossible.posted", "impossible": impossible.pk}
-    )
-    layer = get_channel_layer()
-    for language, channels in (("fr", french), ("en", english)):
-        for channel in channels:
-            message = async_to_sync(layer.receive)(channel)
+    expected = fragments.event_messages(impossible.atelier_id, 1, event)
+    for language in ("fr", "en"):
+        assert len(received[language]) == listeners
+        for message in received[language]:
             assert message == {"type": "board.message", "html": expected[language]}
             assert message["html"].startswith('<div id="live-version" data-version="1" data-kind="event"')
 
 
-def test_a_listener_receives_its_own_language(alice, sockets):
+def test_a_listener_receives_its_own_language(alice):
     impossible = post_impossible(alice.participant)
-    (french,) = sockets(1, "fr")
-    (english,) = sockets(1, "en")
+    event = {"type": "impossible.posted", "impossible": impossible.pk}
 
-    broadcast.publish(impossible.atelier_id, 1, {"type": "impossible.posted", "impossible": impossible.pk})
+    received = publish_to_listeners(impossible.atelier_id, 1, event, {"fr": 1, "en": 1})
 
-    layer = get_channel_layer()
-    expected = fragments.event_messages(
-        impossible.atelier_id, 1, {"type": "impossible.posted", "impossible": impossible.pk}
-    )
-    assert async_to_sync(layer.receive)(french)["html"] == expected["fr"]
-    assert async_to_sync(layer.receive)(english)["html"] == expected["en"]
+    expected = fragments.event_messages(impossible.atelier_id, 1, event)
+    assert received["fr"][0]["html"] == expected["fr"]
+    assert received["en"][0]["html"] == expected["en"]

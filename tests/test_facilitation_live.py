@@ -480,5 +480,5 @@ async def test_deleting_the_atelier_closes_its_sockets_with_4404(
     assert not await database_sync_to_async(Atelier.objects.filter(code="TST234").exists)()
     # Another atelier's sockets are untouched.
     assert await board_frames(elsewhere) == []
-    await elsewhere.send_json_to({"type": "ping", "version": current - 1})
+    await elsewhere.send_json_to({"type": "resync", "version": current - 1})
     assert live_version(await next_board_message(elsewhere)) == (current, "snapshot")

@@ -112,11 +112,10 @@ def _render_board(
     request: HttpRequest, participant: Participant, impossible_form: ImpossibleForm | None = None, status: int = 200
 ) -> HttpResponse:
     atelier = participant.atelier
-    sort = request.GET.get("sort", "")
-    sort = sort if sort in fragments.SORTS else "recent"
-    category = request.GET.get("category", "")
-    category = category if category in atelier.categories else ""
-    board = fragments.load_board(atelier, sort=sort, category=category)
+    sort, category = fragments.clean_view(request.GET.get("sort"), request.GET.get("category", ""), atelier)
+    # Without JavaScript, "show more" reloads the page with more cards.
+    shown = _int_param(request, "shown", fragments.PAGE_SIZE, fragments.PAGE_SIZE, fragments.MAX_SHOWN)
+    board = fragments.load_board(atelier, sort=sort, category=category, limit=shown)
     my_me_toos = set(
         MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
             "impossible_id", flat=True
@@ -130,6 +129,9 @@ def _render_board(
         "online": presence.online_count(atelier.pk),
         "sort": sort,
         "category": category,
+        "shown": len(board.impossibles),
+        "has_more": board.has_more,
+        "next_shown": min(shown + fragments.PAGE_SIZE, fragments.MAX_SHOWN),
         "my_me_toos": my_me_toos,
         "my_impossibles": list(
             Impossible.objects.filter(author=participant, hidden=False)
@@ -146,6 +148,42 @@ def _render_board(
 @participant_required
 def board(request: HttpRequest, participant: Participant) -> HttpResponse:
     return _render_board(request, participant)
+
+
+def _int_param(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(request.GET.get(name, default))))
+    except (TypeError, ValueError):
+        return default
+
+
+@require_GET
+@participant_required
+def more_impossibles(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """The next cards of the board, appended by htmx under the ones shown."""
+    atelier = participant.atelier
+    sort, category = fragments.clean_view(request.GET.get("sort"), request.GET.get("category", ""), atelier)
+    offset = _int_param(request, "offset", 0, 0, fragments.MAX_SHOWN)
+    impossibles, has_more = fragments.page_of_impossibles(
+        atelier.pk, sort=sort, category=category, offset=offset, limit=fragments.PAGE_SIZE
+    )
+    my_me_toos = set(
+        MeToo.objects.filter(participant=participant, impossible__in=[i.pk for i in impossibles]).values_list(
+            "impossible_id", flat=True
+        )
+    )
+    context = {
+        "atelier": atelier,
+        "impossibles": impossibles,
+        "has_more": has_more,
+        "sort": sort,
+        "category": category,
+        "shown": offset + len(impossibles),
+        "next_shown": min(offset + len(impossibles) + fragments.PAGE_SIZE, fragments.MAX_SHOWN),
+        "my_me_toos": my_me_toos,
+        "more_oob": True,
+    }
+    return render(request, "boards/board.html#more_cards", context)
 
 
 @require_POST

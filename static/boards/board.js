@@ -4,14 +4,17 @@
  * Events must arrive as N = current + 1. An older one is a duplicate and is
  * dropped; a newer one means we missed something, so we drop it too and ask
  * the server for the whole board (a snapshot), which is always applied.
- * The same check runs on reconnect and on every ping, so a silently lost
- * message is caught within one ping interval.
+ * Every (re)connection carries the page's version, and every ping asks the
+ * server for its version: if the page has not caught up a few seconds
+ * later, a message was lost and the page asks for a snapshot.
  */
 (function () {
   "use strict";
 
   var PING_MS = 25000;
   var MARKER = /id="live-version" data-version="(\d+)" data-kind="(\w+)"/;
+  var PING_REPLY = /^<div id="live-ping" data-version="(\d+)"/;
+  var CATCH_UP_MS = 3000;
   var socket = null;
   var pingTimer = null;
   var opened = false;
@@ -33,7 +36,10 @@
   }
 
   function requestResync() {
-    if (socket) socket.send(JSON.stringify({ type: "resync", version: currentVersion() }));
+    if (!socket) return;
+    var list = byId("impossible-list");
+    var view = list ? { sort: list.dataset.sort, category: list.dataset.category } : {};
+    socket.send(JSON.stringify({ type: "resync", version: currentVersion(), sort: view.sort, category: view.category }));
   }
 
   function ping() {
@@ -123,7 +129,33 @@
     htmx.createWebSocket = function (url) {
       return new WebSocket(url.replace(/([?&]v=)\d*/, "$1" + currentVersion()));
     };
+
+    /* A phone shows only the first cards of a big board: pushes about cards
+     * it has not loaded have nothing to update, so they are dropped here
+     * rather than reported by htmx as missing targets. */
+    htmx.defineExtension("cerveau-live", {
+      transformResponse: function (text) {
+        var template = document.createElement("template");
+        template.innerHTML = text;
+        var dropped = false;
+        Array.prototype.slice.call(template.content.children).forEach(function (element) {
+          var oob = element.getAttribute("hx-swap-oob");
+          if (element.id && oob && oob.indexOf(":") < 0 && !byId(element.id)) {
+            element.remove();
+            dropped = true;
+          }
+        });
+        return dropped ? template.innerHTML : text;
+      }
+    });
   }
+
+  /* "Show more" asks for the cards after the ones on screen. */
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!event.detail.elt.closest || !event.detail.elt.closest("#more-link")) return;
+    var list = byId("impossible-list");
+    event.detail.parameters.offset = list ? list.querySelectorAll(":scope > .card").length : 0;
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     var mine = byId("my-me-toos");
@@ -183,6 +215,17 @@
   }
 
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var reply = PING_REPLY.exec(event.detail.message);
+    if (reply) {
+      event.preventDefault();
+      var serverVersion = parseInt(reply[1], 10);
+      if (currentVersion() < serverVersion) {
+        setTimeout(function () {
+          if (currentVersion() < serverVersion) requestResync();
+        }, CATCH_UP_MS);
+      }
+      return;
+    }
     var match = MARKER.exec(event.detail.message.slice(0, 200));
     if (document.body.dataset.screen === "refresh") {
       event.preventDefault();
