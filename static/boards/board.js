@@ -203,15 +203,16 @@
   });
 
   /* Facilitators' screens (console, projector) are rendered per request:
-   * a push only tells them to fetch their panels again, at most 5 times a
-   * second, and they swap nothing from the phones' fragments. */
+   * a push only tells them to fetch their panels again, at most once per
+   * data-refresh-ms (the console lists the whole board: once a second), and
+   * they swap nothing from the phones' fragments. */
   var refreshPending = null;
   function scheduleRefresh() {
     if (refreshPending) return;
     refreshPending = setTimeout(function () {
       refreshPending = null;
       htmx.trigger(document.body, "cerveau:refresh");
-    }, 200);
+    }, parseInt(document.body.dataset.refreshMs || "250", 10));
   }
 
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
