@@ -1,6 +1,13 @@
 """The board's WebSocket: authorise, join the group, keep the client in
 sync, forward pushes. No business rules and no board writes live here:
-changes arrive over HTTP and go through `boards.services`."""
+changes arrive over HTTP and go through `boards.services`.
+
+A push reaches a process once per atelier and language: one relay per
+process subscribes to the group and writes the frame to every local socket
+of that group. Sockets do not each take the push through the channel layer
+(receive, decode, dispatch), which was most of a push's cost in a full room
+(docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
@@ -48,9 +55,91 @@ def schedule_presence(atelier_id: int) -> None:
         _presence_pending[atelier_id] = asyncio.ensure_future(_publish_presence_later(atelier_id))
 
 
+class GroupRelay:
+    """This process's single subscription to one group, fanning its pushes
+    out to the local sockets that joined it."""
+
+    def __init__(self, group: str, layer) -> None:
+        self.group = group
+        self.layer = layer
+        self.sockets: set[BoardConsumer] = set()
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(self.group, self.channel)
+        self.task = asyncio.ensure_future(self._forward())
+        self.ready.set()
+
+    async def stop(self) -> None:
+        await self.ready.wait()
+        if self.task is not None:
+            self.task.cancel()
+        try:
+            await self.layer.group_discard(self.group, self.channel)
+        except Exception:
+            logger.warning("could not leave group %s", self.group)
+
+    async def _forward(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis away: pushes are lost meanwhile, clients resync.
+                logger.warning("relay for %s lost the channel layer; retrying", self.group)
+                await asyncio.sleep(1)
+                continue
+            for socket in [socket for socket in self.sockets if socket.accepted]:
+                try:
+                    if message.get("type") == "board.close":
+                        await socket.close(code=message.get("code", CLOSE_GONE))
+                    else:
+                        await socket.send(text_data=message["html"])
+                except Exception:
+                    logger.info("push to a closing socket of %s dropped", self.group)
+
+
+_relays: dict[tuple[asyncio.AbstractEventLoop, str], GroupRelay] = {}
+
+
+async def join_relay(group: str, socket: BoardConsumer) -> None:
+    key = (asyncio.get_running_loop(), group)
+    relay = _relays.get(key)
+    if relay is None:
+        relay = _relays[key] = GroupRelay(group, socket.channel_layer)
+        relay.sockets.add(socket)
+        try:
+            await relay.start()
+        except Exception:
+            _relays.pop(key, None)
+            raise
+    else:
+        relay.sockets.add(socket)
+        await relay.ready.wait()
+
+
+async def leave_relay(group: str, socket: BoardConsumer) -> None:
+    key = (asyncio.get_running_loop(), group)
+    relay = _relays.get(key)
+    if relay is None:
+        return
+    relay.sockets.discard(socket)
+    if not relay.sockets:
+        # Unlisted first: a socket arriving meanwhile starts a fresh relay.
+        _relays.pop(key, None)
+        await relay.stop()
+
+
 class BoardConsumer(AsyncWebsocketConsumer):
     viewer: access.Viewer | None = None
-    groups_joined: tuple[str, ...] = ()
+    board_group: str | None = None
+    session_group: str | None = None
+    # Pushes that reach the relay before the handshake completes are skipped:
+    # the resync that follows the handshake covers them.
+    accepted = False
 
     @property
     def participant(self) -> Participant | None:
@@ -74,24 +163,28 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.view = fragments.clean_view(
             (query.get("sort") or [""])[0], (query.get("category") or [""])[0], viewer.atelier
         )
-        groups = [broadcast.group_name(viewer.atelier.pk, language)]
+        # Join the atelier's group before reading the version: anything
+        # committed after the read is pushed to us, anything before is in the
+        # snapshot.
+        self.board_group = broadcast.group_name(viewer.atelier.pk, language)
+        await join_relay(self.board_group, self)
         session = self.scope.get("session")
         if session is not None and session.session_key:
-            groups.append(access.session_group(session.session_key))
-        # Join the group before reading the version: anything committed after
-        # the read is pushed to us, anything before is in the snapshot.
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined = tuple(groups)
+            # Few sockets per session: this group goes through the layer directly.
+            self.session_group = access.session_group(session.session_key)
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.accept()
+        self.accepted = True
         if self.participant is not None:
             await database_sync_to_async(presence.connect)(self.participant, self.channel_name)
             schedule_presence(viewer.atelier.pk)
         await self.resync((query.get("v") or [""])[0])
 
     async def disconnect(self, code: int) -> None:
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.board_group is not None:
+            await leave_relay(self.board_group, self)
+        if self.session_group is not None:
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
         if self.participant is not None:
             await database_sync_to_async(presence.disconnect)(self.channel_name)
             schedule_presence(self.viewer.atelier.pk)
@@ -132,18 +225,6 @@ class BoardConsumer(AsyncWebsocketConsumer):
             return current, None
         sort, category = self.view
         return fragments.snapshot_message(atelier, self.language, sort, category)
-
-    async def dispatch(self, message: dict) -> None:
-        # Channels closes stale database connections (a hop to a thread)
-        # before every handler. Forwarding a push touches no database, and it
-        # runs once per socket per event: skip the hop there.
-        if message["type"] == "board.message":
-            await self.board_message(message)
-        else:
-            await super().dispatch(message)
-
-    async def board_message(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
 
     async def board_close(self, event: dict) -> None:
         await self.close(code=event.get("code", CLOSE_GONE))

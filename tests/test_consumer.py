@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
-from boards import consumers, services
+from boards import broadcast, consumers, services
 from boards.access import session_key
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Presence, Role
 from boards.presence import online_count
@@ -583,3 +583,36 @@ async def test_a_ping_keeps_a_quiet_socket_counted(synced, alice):
     await communicator.send_json_to({"type": "ping", "version": current})
     assert await board_frames(communicator, 0.2) == [f'<div id="live-ping" data-version="{current}" hidden></div>']
     assert await online(atelier_id) == 1
+
+
+# --- One relay per process and group ----------------------------------------------
+
+
+async def test_sockets_of_one_group_share_one_relay_and_each_get_a_push_once(synced, alice, bob, charlie):
+    first, before = await synced(alice.participant)
+    second, _ = await synced(bob.participant)
+    third, _ = await synced(charlie.participant, lang="en")
+    groups = sorted(group for _loop, group in consumers._relays)
+    atelier_id = alice.participant.atelier_id
+    assert groups == [broadcast.group_name(atelier_id, "en"), broadcast.group_name(atelier_id, "fr")]
+
+    await database_sync_to_async(post_impossible)(alice.participant, "Impossible de trouver un local")
+
+    for communicator in (first, second, third):
+        assert live_version(await next_board_message(communicator)) == (before + 1, "event")
+        assert await board_frames(communicator) == []
+
+
+async def test_the_relay_goes_when_its_last_socket_leaves(synced, alice, bob):
+    first, _ = await synced(alice.participant)
+    second, _ = await synced(bob.participant)
+
+    await first.disconnect(timeout=TIMEOUT)
+    assert len(consumers._relays) == 1
+    await second.disconnect(timeout=TIMEOUT)
+    assert consumers._relays == {}
+
+    # A socket arriving later gets a fresh relay and the next push.
+    third, before = await synced(alice.participant)
+    await database_sync_to_async(post_impossible)(bob.participant, "Impossible de garder nos apprentis")
+    assert live_version(await next_board_message(third)) == (before + 1, "event")
