@@ -45,3 +45,9 @@ format: dev-deps
 messages: dev-deps
 	DJANGO_DEBUG=1 $(PY) manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --no-obsolete
 	DJANGO_DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv
+
+# The live room's benchmark (issue 6): ~20 minutes, results in docs/benchmarks.md.
+# Needs PostgreSQL and Redis on 127.0.0.1 (uses the cerveau_bench database and Redis db 7).
+.PHONY: bench
+bench: dev-deps
+	$(PY) -m bench --quick

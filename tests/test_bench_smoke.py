@@ -1,0 +1,61 @@
+"""The benchmark's smoke run: the harness end to end on a small room.
+
+``python -m bench --smoke`` starts one daphne on its own SQLite file with the
+in-memory layer, opens 20 real sockets, writes 10 events and runs the floor
+server the same way. Every push must reach every client. The real benchmark
+(``make bench``) is not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.servers
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 120
+
+
+def test_the_benchmark_smoke_run_reaches_every_client(tmp_path: Path) -> None:
+    results = tmp_path / "smoke.json"
+    # The harness picks its own database and channel layer per set-up: the
+    # smoke run is the embedded one whatever this test run uses.
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--json", str(results)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    assert completed.returncode == 0, f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+
+    data = json.loads(results.read_text())
+    app_steps = [step for room in data["setups"]["embedded"]["rooms"].values() for step in room["steps"].values()]
+    floor_steps = [step for room in data["floor"]["rooms"].values() for step in room["steps"].values()]
+    assert app_steps and floor_steps
+    for step in app_steps + floor_steps:
+        assert step["events"] == 10, step
+        assert step["clients"] == 20, step
+        assert step["failed_requests"] == 0, step["failures"]
+        assert step["reach"] == 1.0, step
+        assert step["unrecovered"] == 0 and step["gaps_seen"] == 0, step
+        assert step["latency_ms"]["count"] == 200
+    for step in app_steps:
+        assert step["version_check"] is True, "the pushes' versions do not match the writes"
+    page = data["page"]["sqlite"]["rows"]
+    assert [row["impossibles"] for row in page] == [0, 10]
+    assert all(row["status"] == 200 and row["page"]["queries"] > 0 for row in page), page
+    assert elapsed < TIMEOUT
