@@ -63,6 +63,20 @@ def post_impossible(participant, statement: str = "Impossible de recruter des so
     return services.post_impossible(participant, statement=statement, **fields)
 
 
+async def close_communicators(opened: list, timeout: float) -> None:
+    """Close test WebSocket clients, newest first, and fail if any consumer
+    crashed instead of closing."""
+    crashed = []
+    for communicator in reversed(opened):
+        future = communicator.future
+        if future.done():
+            if not future.cancelled() and future.exception() is not None:
+                crashed.append(future.exception())
+            continue
+        await communicator.disconnect(timeout=timeout)
+    assert not crashed, f"a consumer crashed: {crashed!r}"
+
+
 @pytest.fixture
 def events():
     """Every event the actions publish during the test, after commit."""

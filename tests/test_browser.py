@@ -41,22 +41,21 @@ MARKER = "__cerveauNoReload"
 HOSTILE = '<img src=x onerror="window.__xss=1"> hx-get="/" {{ 7|add:1 }}'
 
 
-class Phone:
-    """One browser context (its own cookies), one page, every error it reports."""
+class PageErrors:
+    """Every error a watched page reports: uncaught exceptions, console errors,
+    HTTP errors and failed requests."""
 
-    def __init__(self, browser, server: servers.DaphneServer, label: str, viewport: dict[str, int]) -> None:
-        self.server = server
-        self.label = label
-        self.context = browser.new_context(viewport=viewport, is_mobile=True, has_touch=True, locale="fr-FR")
-        self.context.set_default_timeout(LIVE_MS)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(f"uncaught exception: {error}"))
-        self.page.on("console", self._console)
-        self.page.on("response", self._response)
-        self.page.on("requestfailed", self._request_failed)
+    errors: list[str]
 
-    def _ignored(self, url: str) -> bool:
+    def watch(self, page) -> None:
+        self.errors = []
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught exception: {error}"))
+        page.on("console", self._console)
+        page.on("response", self._response)
+        page.on("requestfailed", self._request_failed)
+
+    @staticmethod
+    def _ignored(url: str) -> bool:
         return url.endswith("/favicon.ico")
 
     def _console(self, message) -> None:
@@ -70,6 +69,18 @@ class Phone:
     def _request_failed(self, request) -> None:
         if not self._ignored(request.url):
             self.errors.append(f"request failed: {request.method} {request.url} ({request.failure})")
+
+
+class Phone(PageErrors):
+    """One browser context (its own cookies), one page, every error it reports."""
+
+    def __init__(self, browser, server: servers.DaphneServer, label: str, viewport: dict[str, int]) -> None:
+        self.server = server
+        self.label = label
+        self.context = browser.new_context(viewport=viewport, is_mobile=True, has_touch=True, locale="fr-FR")
+        self.context.set_default_timeout(LIVE_MS)
+        self.page = self.context.new_page()
+        self.watch(self.page)
 
     def join(self, code: str, name: str, role: str) -> None:
         """Type the code on the home page, then fill the join form, like a person would."""

@@ -35,33 +35,13 @@ MARKER = test_browser.MARKER
 CLOCK = re.compile(r"^(\d\d):(\d\d)$")
 
 
-class Screen:
+class Screen(test_browser.PageErrors):
     """One page of the facilitator's browser, and every error it reports."""
 
     def __init__(self, page, label: str) -> None:
         self.page = page
         self.label = label
-        self.errors: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(f"uncaught exception: {error}"))
-        page.on("console", self._console)
-        page.on("response", self._response)
-        page.on("requestfailed", self._request_failed)
-
-    @staticmethod
-    def _ignored(url: str) -> bool:
-        return url.endswith("/favicon.ico")
-
-    def _console(self, message) -> None:
-        if message.type == "error" and not self._ignored(message.location.get("url", "")):
-            self.errors.append(f"console.error: {message.text} ({message.location.get('url')})")
-
-    def _response(self, response) -> None:
-        if response.status >= 400 and not self._ignored(response.url):
-            self.errors.append(f"HTTP {response.status} for {response.request.method} {response.url}")
-
-    def _request_failed(self, request) -> None:
-        if not self._ignored(request.url):
-            self.errors.append(f"request failed: {request.method} {request.url} ({request.failure})")
+        self.watch(page)
 
     def mark(self) -> None:
         self.page.evaluate(f"window.{MARKER} = {self.label!r}")

@@ -30,7 +30,7 @@ from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Parti
 from boards.presence import online_count
 from boards.security import CLOSE_FORBIDDEN_ORIGIN
 from cerveau.asgi import application
-from tests.conftest import post_impossible
+from tests.conftest import close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -167,15 +167,7 @@ async def sockets(_isolated):
 
     yield open_socket
 
-    crashed = []
-    for communicator in reversed(opened):
-        future = communicator.future
-        if future.done():
-            if not future.cancelled() and future.exception() is not None:
-                crashed.append(future.exception())
-            continue
-        await communicator.disconnect(timeout=TIMEOUT)
-    assert not crashed, f"a consumer crashed: {crashed!r}"
+    await close_communicators(opened, TIMEOUT)
 
 
 @pytest.fixture

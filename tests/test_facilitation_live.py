@@ -36,7 +36,7 @@ from boards.phases import Phase
 from boards.services import facilitation
 from boards.signals import CLOSE_LOGGED_OUT
 from cerveau.asgi import application
-from tests.conftest import post_impossible
+from tests.conftest import close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -155,15 +155,7 @@ async def sockets(_isolated):
 
     yield open_socket
 
-    crashed = []
-    for communicator in reversed(opened):
-        future = communicator.future
-        if future.done():
-            if not future.cancelled() and future.exception() is not None:
-                crashed.append(future.exception())
-            continue
-        await communicator.disconnect(timeout=TIMEOUT)
-    assert not crashed, f"a consumer crashed: {crashed!r}"
+    await close_communicators(opened, TIMEOUT)
 
 
 @pytest.fixture
