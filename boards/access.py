@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zoneinfo
 from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any
@@ -12,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from boards import ratelimit
-from boards.models import Atelier, Participant
+from boards.models import Atelier, Participant, Pilot
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,6 +80,11 @@ def remember_participant(request: HttpRequest, participant: Participant) -> None
     request.session[session_key(participant.atelier_id)] = participant.pk
 
 
+def atelier_time_zone(atelier: Atelier) -> timezone.override:
+    """Dates and times of an atelier's pages read as where it takes place."""
+    return timezone.override(zoneinfo.ZoneInfo(atelier.time_zone))
+
+
 def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Resolve the atelier from the URL code and the participant from the
     session; send people who have not joined yet to the join page."""
@@ -91,7 +98,8 @@ def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         participant = participant_from_session(request.session, atelier)
         if participant is None:
             return redirect("boards:join", code=atelier.code)
-        return view(request, participant, *args, **kwargs)
+        with atelier_time_zone(atelier):
+            return view(request, participant, *args, **kwargs)
 
     return wrapper
 
@@ -107,7 +115,8 @@ def facilitator_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         atelier = get_atelier_or_404(code)
         if not atelier.is_facilitated_by(request.user):
             raise Http404
-        return view(request, atelier, *args, **kwargs)
+        with atelier_time_zone(atelier):
+            return view(request, atelier, *args, **kwargs)
 
     return wrapper
 
@@ -131,6 +140,23 @@ def viewer_for_scope(scope: dict, code: str) -> Viewer | None:
     if participant is None and not facilitator:
         return None
     return Viewer(atelier=atelier, participant=participant, facilitator=facilitator)
+
+
+def viewer_for_link(kind: str, token: str) -> Viewer | None:
+    """A page opened through the plan's public link ("plan") or a pilot's
+    follow-up link ("suivi"); None when the link is unknown or revoked."""
+    if not token or len(token) > 64:
+        return None
+    if kind == "plan":
+        atelier = Atelier.objects.filter(share_token=token).first()
+    elif kind == "suivi":
+        pilot = Pilot.objects.select_related("atelier").filter(token=token).first()
+        atelier = pilot.atelier if pilot else None
+    else:
+        atelier = None
+    if atelier is None:
+        return None
+    return Viewer(atelier=atelier, participant=None, facilitator=False)
 
 
 def session_group(session_key: str) -> str:

@@ -12,6 +12,7 @@ clients notice the version gap, or their next ping, and resync.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import partial
 from typing import Any
@@ -37,6 +38,16 @@ def languages() -> list[str]:
     return [code for code, _name in settings.LANGUAGES]
 
 
+# Pages opened through a public or follow-up link hear only that the board
+# moved on (a version "tick"), never the board's own fragments: they fetch
+# what they may show over HTTP.
+TICKS = "ticks"
+
+
+def tick(version: int, kind: str = "event") -> str:
+    return f'<div id="live-version" data-version="{int(version)}" data-kind="{kind}" hidden></div>'
+
+
 def on_commit(atelier_id: int, version: int, event: Event) -> None:
     transaction.on_commit(partial(publish, atelier_id, version, event))
 
@@ -50,8 +61,8 @@ def publish(atelier_id: int, version: int, event: Event) -> None:
         messages = fragments.event_messages(atelier_id, version, event)
     except Exception:
         logger.exception("could not render event %s v%s for atelier %s", event, version, atelier_id)
-        return
-    send(atelier_id, messages)
+        messages = {}
+    send(atelier_id, {**messages, TICKS: tick(version)})
 
 
 def send(atelier_id: int, messages: dict[str, str]) -> None:
@@ -75,11 +86,24 @@ async def send_async(atelier_id: int, messages: dict[str, str]) -> None:
 def close_atelier(atelier_id: int) -> None:
     """The atelier is gone: tell its sockets to close for good."""
     layer = get_channel_layer()
-    for language in languages():
+    for language in [*languages(), TICKS]:
         try:
             async_to_sync(layer.group_send)(group_name(atelier_id, language), {"type": "board.close"})
         except Exception:
             logger.warning("could not close the sockets of deleted atelier %s (%s)", atelier_id, language)
+
+
+def token_group(token: str) -> str:
+    """The sockets of pages opened through one share or follow-up link."""
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:40]
+
+
+def close_token(token: str) -> None:
+    """A share or follow-up link was revoked: pages opened with it close."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(token_group(token), {"type": "board.close", "code": 4404})
+    except Exception:
+        logger.warning("could not close the sockets of a revoked link")
 
 
 def close_session(group: str, code: int) -> None:

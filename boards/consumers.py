@@ -137,6 +137,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
     viewer: access.Viewer | None = None
     board_group: str | None = None
     session_group: str | None = None
+    # Pages opened through a share or follow-up link: closed when it is revoked.
+    link_group: str | None = None
     # Pushes that reach the relay before the handshake completes are skipped:
     # the resync that follows the handshake covers them.
     accepted = False
@@ -145,18 +147,21 @@ class BoardConsumer(AsyncWebsocketConsumer):
     def participant(self) -> Participant | None:
         return self.viewer.participant if self.viewer else None
 
+    def find_viewer(self) -> access.Viewer | None:
+        return access.viewer_for_scope(self.scope, self.scope["url_route"]["kwargs"]["code"])
+
+    def group_language(self, asked: str) -> str:
+        return asked if asked in broadcast.languages() else broadcast.languages()[0]
+
     async def connect(self) -> None:
-        code = self.scope["url_route"]["kwargs"]["code"]
-        viewer = await database_sync_to_async(access.viewer_for_scope)(self.scope, code)
+        viewer = await database_sync_to_async(self.find_viewer)()
         if viewer is None:
-            logger.info("websocket refused: not a member of atelier %r", code)
+            logger.info("websocket refused: no access to %r", self.scope.get("path"))
             await self.accept()
             await self.close(code=CLOSE_NOT_A_MEMBER)
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        language = (query.get("lang") or [""])[0]
-        if language not in broadcast.languages():
-            language = broadcast.languages()[0]
+        language = self.group_language((query.get("lang") or [""])[0])
         self.viewer = viewer
         self.language = language
         # What this page shows (sort, category): snapshots re-render that view.
@@ -173,6 +178,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
             # Few sockets per session: this group goes through the layer directly.
             self.session_group = access.session_group(session.session_key)
             await self.channel_layer.group_add(self.session_group, self.channel_name)
+        if self.link_group is not None:
+            await self.channel_layer.group_add(self.link_group, self.channel_name)
         await self.accept()
         self.accepted = True
         if self.participant is not None:
@@ -185,6 +192,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await leave_relay(self.board_group, self)
         if self.session_group is not None:
             await self.channel_layer.group_discard(self.session_group, self.channel_name)
+        if self.link_group is not None:
+            await self.channel_layer.group_discard(self.link_group, self.channel_name)
         if self.participant is not None:
             await database_sync_to_async(presence.disconnect)(self.channel_name)
             schedule_presence(self.viewer.atelier.pk)
@@ -228,6 +237,31 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def board_close(self, event: dict) -> None:
         await self.close(code=event.get("code", CLOSE_GONE))
+
+
+class LinkConsumer(BoardConsumer):
+    """Pages opened through a link, without an account: the published plan
+    (`ws/plan/<token>/`) and a pilot's follow-up (`ws/suivi/<token>/`).
+    They only learn that the board changed (version ticks, never the board's
+    fragments), then fetch what they may show over HTTP; revoking the link
+    closes them."""
+
+    def find_viewer(self) -> access.Viewer | None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        viewer = access.viewer_for_link(kwargs["kind"], kwargs["token"])
+        if viewer is not None:
+            self.link_group = broadcast.token_group(kwargs["token"])
+        return viewer
+
+    def group_language(self, asked: str) -> str:
+        return broadcast.TICKS
+
+    def _snapshot_unless_current(self, client_version: str) -> tuple[int, str | None]:
+        atelier = self.viewer.atelier
+        current = type(atelier).objects.values_list("version", flat=True).get(pk=atelier.pk)
+        if client_version == str(current):
+            return current, None
+        return current, broadcast.tick(current, "snapshot")
 
 
 def _parse(text_data: str | None) -> dict | None:

@@ -4,11 +4,28 @@ services re-check every rule through model validation."""
 from __future__ import annotations
 
 import secrets
+import zoneinfo
 
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from boards.models import Atelier, Category, HelpKind, HelpOffer, Impossible, Participant, Role
+from boards.models import (
+    NAME_MAX,
+    NEXT_STEP_MAX,
+    ORGANISATION_MAX,
+    TIME_ZONES,
+    TITLE_MAX,
+    ActionStatus,
+    Atelier,
+    Category,
+    HelpKind,
+    HelpOffer,
+    Impossible,
+    Participant,
+    Role,
+)
 
 
 def new_submission_key() -> str:
@@ -141,6 +158,7 @@ class AtelierForm(forms.ModelForm):
             "insee_code",
             "territory",
             "language",
+            "time_zone",
             "categories",
             "premoderation",
         ]
@@ -150,6 +168,7 @@ class AtelierForm(forms.ModelForm):
             "venue": _("Lieu"),
             "territory": _("Territoire affiché (facultatif)"),
             "language": _("Langue de l'atelier"),
+            "time_zone": _("Fuseau horaire"),
             "premoderation": _("Valider chaque impossible avant publication"),
         }
         help_texts = {
@@ -157,14 +176,36 @@ class AtelierForm(forms.ModelForm):
             "insee_code": _("Facultatif, par exemple 16102 pour Cognac."),
             "language": _("Langue du projecteur et des documents exportés."),
         }
-        widgets = {"starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")}
+        widgets = {
+            "starts_at": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "time_zone": forms.Select(choices=TIME_ZONES),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["title"].initial = self.fields["title"].initial or _("Atelier de l'impossible — ")
+        self.fields["time_zone"].required = False
         self.fields["starts_at"].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M"]
         if not self.instance.pk:
             self.initial.setdefault("categories", list(Category.values))
+        elif self.instance.starts_at and not self.is_bound:
+            # Shown as the wall-clock time of the atelier's own time zone.
+            zone = zoneinfo.ZoneInfo(self.instance.time_zone)
+            self.initial["starts_at"] = timezone.localtime(self.instance.starts_at, zone).replace(tzinfo=None)
+
+    def clean_time_zone(self) -> str:
+        # Left out (older forms, scripts): the server's default zone.
+        return self.cleaned_data.get("time_zone") or settings.TIME_ZONE
+
+    def clean(self):
+        data = super().clean()
+        starts_at, zone = data.get("starts_at"), data.get("time_zone")
+        if starts_at and zone:
+            # The date typed is a wall-clock time where the atelier happens,
+            # not where the server or the facilitator is.
+            naive = timezone.make_naive(starts_at)
+            data["starts_at"] = timezone.make_aware(naive, zoneinfo.ZoneInfo(zone))
+        return data
 
 
 class TeamForm(forms.Form):
@@ -188,3 +229,90 @@ class EditImpossibleForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if categories is not None:
             self.fields["category"].choices = categories
+
+
+class ActionForm(SubmissionKeyMixin, forms.Form):
+    """An action of the plan. The pilot is a participant picked in the list,
+    or a name typed in when the person is not in the room's list."""
+
+    OTHER = ""
+
+    title = forms.CharField(
+        label=_("Action"),
+        max_length=TITLE_MAX,
+        help_text=_("Ce qui va être fait, par exemple : « Réunir les trois soudeurs retraités du bassin »."),
+        error_messages={"required": _("Donnez un titre à l'action.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    pilot_participant = forms.TypedChoiceField(label=_("Pilote"), required=False, coerce=int, empty_value=None)
+    pilot_name = forms.CharField(label=_("… ou nom du ou de la pilote"), max_length=NAME_MAX, required=False)
+    pilot_organisation = forms.CharField(
+        label=_("Organisation du ou de la pilote"), max_length=ORGANISATION_MAX, required=False
+    )
+    helpers = forms.TypedMultipleChoiceField(
+        label=_("Aides retenues"),
+        required=False,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Les personnes dont l'offre est retenue deviennent aidant·es de l'action."),
+    )
+    next_step = forms.CharField(
+        label=_("Prochaine étape"), max_length=NEXT_STEP_MAX, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    due_on = forms.DateField(
+        label=_("Échéance"),
+        required=False,
+        input_formats=["%Y-%m-%d", "%d/%m/%Y"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Date invalide : indiquez une date comme 31/03/2027.")},
+    )
+    status = forms.ChoiceField(label=_("Statut"), choices=ActionStatus.choices, initial=ActionStatus.TODO)
+
+    def __init__(self, *args, participants=(), offers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pilot_participant"].choices = [
+            (self.OTHER, _("Quelqu'un qui n'est pas dans la liste (nom ci-dessous)")),
+            *[(p.pk, f"{p.name} · {p.organisation}" if p.organisation else p.name) for p in participants],
+        ]
+        self.fields["helpers"].choices = [
+            (offer.pk, f"{offer.author.name} — {offer.get_kind_display()} : {offer.message}") for offer in offers
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("pilot_participant") is None and not (data.get("pilot_name") or "").strip():
+            self.add_error("pilot_name", _("Indiquez qui pilote l'action : un participant ou un nom."))
+        return data
+
+    def action_fields(self) -> dict:
+        """What the services take, from the cleaned data."""
+        from boards.services.plan import PilotChoice
+
+        data = self.cleaned_data
+        pilot = (
+            PilotChoice(participant_id=data["pilot_participant"])
+            if data.get("pilot_participant") is not None
+            else PilotChoice(name=data["pilot_name"], organisation=data["pilot_organisation"])
+        )
+        return {
+            "title": data["title"],
+            "pilot": pilot,
+            "helpers": data["helpers"],
+            "next_step": data["next_step"],
+            "due_on": data["due_on"],
+            "status": data["status"],
+        }
+
+    @classmethod
+    def initial_for(cls, action) -> dict:
+        pilot = action.pilot
+        return {
+            "title": action.title,
+            "pilot_participant": pilot.participant_id or cls.OTHER,
+            "pilot_name": "" if pilot.participant_id else pilot.name,
+            "pilot_organisation": "" if pilot.participant_id else pilot.organisation,
+            "helpers": [offer.pk for offer in action.accepted_offers.all()],
+            "next_step": action.next_step,
+            "due_on": action.due_on,
+            "status": action.status,
+        }

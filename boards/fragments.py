@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from boards import broadcast
-from boards.models import Atelier, HelpOffer, Impossible, Participant
+from boards.models import Atelier, HelpOffer, Impossible, Participant, PlanAction
 
 SORTS = ("recent", "top")
 # A phone shows the first cards and loads more on demand: the page, its
@@ -32,6 +32,7 @@ class Stats:
     me_toos: int = 0
     offers: int = 0
     participants: int = 0
+    actions: int = 0
 
 
 @dataclass
@@ -60,12 +61,20 @@ def visible_offers() -> Prefetch:
     )
 
 
+def plan_actions() -> Prefetch:
+    return Prefetch(
+        "actions",
+        queryset=PlanAction.objects.select_related("pilot__participant").order_by("created_at", "id"),
+        to_attr="plan_actions",
+    )
+
+
 def impossibles_queryset(atelier_id: int):
     return (
         Impossible.objects.visible()
         .filter(atelier_id=atelier_id)
         .select_related("author")
-        .prefetch_related(visible_offers())
+        .prefetch_related(visible_offers(), plan_actions())
     )
 
 
@@ -86,6 +95,9 @@ def load_stats(atelier_id: int) -> Stats:
         me_toos=totals["me_toos"] or 0,
         offers=totals["offers"] or 0,
         participants=Participant.objects.filter(atelier_id=atelier_id).count(),
+        actions=PlanAction.objects.filter(
+            atelier_id=atelier_id, impossible__hidden=False, impossible__pending=False
+        ).count(),
     )
 
 
@@ -163,6 +175,7 @@ def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
         "offers.changed",
         "impossible.edited",
         "impossible.merged",
+        "action.changed",
     }:
         impossible = impossibles_queryset(atelier_id).filter(pk=event["impossible"]).first()
         if impossible is None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import datetime
 import secrets
+import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.urls import reverse
@@ -57,8 +60,52 @@ class HelpKind(models.TextChoices):
     ADMINISTRATION = "administration", _("Je peux débloquer côté administration")
 
 
+class ActionStatus(models.TextChoices):
+    TODO = "a_lancer", _("À lancer")
+    IN_PROGRESS = "en_cours", _("En cours")
+    DONE = "fait", _("Fait")
+    ABANDONED = "abandonne", _("Abandonné")
+
+
+# Ateliers run in metropolitan France and overseas: each is shown, and its
+# plan exported, in its own time zone.
+TIME_ZONES = [
+    ("Europe/Paris", _("France métropolitaine, Corse")),
+    ("America/Guadeloupe", _("Guadeloupe, Saint-Martin, Saint-Barthélemy")),
+    ("America/Martinique", _("Martinique")),
+    ("America/Cayenne", _("Guyane")),
+    ("Indian/Reunion", _("La Réunion")),
+    ("Indian/Mayotte", _("Mayotte")),
+    ("America/Miquelon", _("Saint-Pierre-et-Miquelon")),
+    ("Pacific/Noumea", _("Nouvelle-Calédonie")),
+    ("Pacific/Tahiti", _("Polynésie française (Tahiti)")),
+    ("Pacific/Wallis", _("Wallis-et-Futuna")),
+    ("Europe/Brussels", _("Belgique")),
+    ("Europe/Luxembourg", _("Luxembourg")),
+    ("Europe/Zurich", _("Suisse")),
+    ("America/Montreal", _("Québec")),
+    ("UTC", "UTC"),
+]
+TITLE_MAX = 200
+NEXT_STEP_MAX = 500
+
+
 def all_categories() -> list[str]:
     return list(Category.values)
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE
+
+
+def new_token() -> str:
+    # Share and follow-up links: 32 random bytes, unguessable.
+    return secrets.token_urlsafe(32)
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("Fuseau horaire inconnu."))
 
 
 class Atelier(models.Model):
@@ -77,6 +124,9 @@ class Atelier(models.Model):
     venue = models.CharField(_("lieu"), max_length=200, blank=True)
     starts_at = models.DateTimeField(_("date et heure"), null=True, blank=True)
     language = models.CharField(_("langue"), max_length=5, choices=settings.LANGUAGES, default="fr")
+    time_zone = models.CharField(
+        _("fuseau horaire"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
+    )
     categories = models.JSONField(_("catégories proposées"), default=all_categories)
     code = models.CharField(_("code"), max_length=12, unique=True, default=new_join_code)
     facilitators = models.ManyToManyField(
@@ -94,6 +144,10 @@ class Atelier(models.Model):
     # Running: ends at timer_ends_at. Paused: timer_remaining is left.
     timer_ends_at = models.DateTimeField(null=True, blank=True)
     timer_remaining = models.DurationField(null=True, blank=True)
+    # Plan phase: may an impossible's author turn it into actions themselves?
+    authors_can_plan = models.BooleanField(_("les auteurs peuvent créer des actions"), default=False)
+    # The plan's public, read-only link; None when not published (or revoked).
+    share_token = models.CharField(max_length=64, unique=True, null=True, blank=True)
     # Bumped in the same transaction as every change to the board: clients
     # compare it with the last one they applied to detect a missed update.
     version = models.BigIntegerField(default=0)
@@ -246,3 +300,143 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return self.channel_name
+
+
+class Pilot(models.Model):
+    """Who leads one or more actions: a participant of the atelier or someone
+    named by the room (a mayor's office, an agency). Holds the personal
+    follow-up link, which needs no account."""
+
+    atelier = models.ForeignKey(Atelier, on_delete=models.CASCADE, related_name="pilots")
+    # Kept on the plan (under the name copied here) if the participant goes.
+    participant = models.ForeignKey(
+        Participant, on_delete=models.SET_NULL, null=True, blank=True, related_name="pilot_roles"
+    )
+    name = models.CharField(_("nom"), max_length=NAME_MAX)
+    organisation = models.CharField(_("organisation"), max_length=ORGANISATION_MAX, blank=True)
+    token = models.CharField(max_length=64, unique=True, default=new_token)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("pilote")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["atelier", "participant"],
+                condition=models.Q(participant__isnull=False),
+                name="one_pilot_per_participant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        # A participant who renames themselves is renamed in the plan too.
+        return self.participant.name if self.participant_id else self.name
+
+    @property
+    def display_organisation(self) -> str:
+        return self.participant.organisation if self.participant_id else self.organisation
+
+
+class PlanAction(models.Model):
+    """One line of the local action plan: what will be done about an
+    impossible, by whom, with whose help, by when."""
+
+    atelier = models.ForeignKey(Atelier, on_delete=models.CASCADE, related_name="actions")
+    impossible = models.ForeignKey(Impossible, on_delete=models.CASCADE, related_name="actions")
+    title = models.CharField(_("action"), max_length=TITLE_MAX)
+    pilot = models.ForeignKey(Pilot, on_delete=models.CASCADE, related_name="actions", verbose_name=_("pilote"))
+    # Helpers are the authors of the help offers accepted for this action.
+    accepted_offers = models.ManyToManyField(
+        HelpOffer, related_name="actions", blank=True, verbose_name=_("offres d'aide retenues")
+    )
+    next_step = models.TextField(
+        _("prochaine étape"), max_length=NEXT_STEP_MAX, blank=True, validators=[MaxLengthValidator(NEXT_STEP_MAX)]
+    )
+    due_on = models.DateField(_("échéance"), null=True, blank=True)
+    status = models.CharField(_("statut"), max_length=20, choices=ActionStatus.choices, default=ActionStatus.TODO)
+    submission_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("action")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["atelier", "submission_key"], name="action_once_per_submission"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def is_overdue(self, today=None) -> bool:
+        today = today or timezone.localdate()
+        return (
+            self.due_on is not None
+            and self.due_on < today
+            and self.status in (ActionStatus.TODO, ActionStatus.IN_PROGRESS)
+        )
+
+
+class ActionChange(models.Model):
+    """The dated history of an action: who changed what, when."""
+
+    class By(models.TextChoices):
+        FACILITATOR = "animation", _("animation")
+        AUTHOR = "auteur", _("auteur·e de l'impossible")
+        PILOT = "pilote", _("pilote")
+
+    action = models.ForeignKey(PlanAction, on_delete=models.CASCADE, related_name="changes")
+    at = models.DateTimeField(default=timezone.now)
+    by_kind = models.CharField(max_length=20, choices=By.choices)
+    by_name = models.CharField(max_length=150)
+    # [{"field": "status", "old": "a_lancer", "new": "en_cours"}, ...];
+    # empty for the creation.
+    changes = models.JSONField(default=list)
+    created = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} ({self.at:%Y-%m-%d %H:%M})"
+
+    FIELD_LABELS = {
+        "title": _("action"),
+        "pilot": _("pilote"),
+        "helpers": _("aides retenues"),
+        "next_step": _("prochaine étape"),
+        "due_on": _("échéance"),
+        "status": _("statut"),
+    }
+
+    def lines(self) -> list[dict[str, str]]:
+        """The changes as shown to people: {"field", "old", "new"}, in the
+        active language (labels, dates)."""
+        return [
+            {
+                "field": str(self.FIELD_LABELS.get(change["field"], change["field"])),
+                "old": _display_value(change["field"], change.get("old")),
+                "new": _display_value(change["field"], change.get("new")),
+            }
+            for change in self.changes
+        ]
+
+
+def _display_value(field: str, value) -> str:
+    from django.utils.formats import date_format
+
+    if value in (None, "", []):
+        return "—"
+    if field == "status":
+        return str(ActionStatus(value).label) if value in ActionStatus.values else str(value)
+    if field == "due_on":
+        try:
+            return date_format(datetime.date.fromisoformat(value), "DATE_FORMAT")
+        except (TypeError, ValueError):
+            return str(value)
+    if field == "helpers" and isinstance(value, list):
+        return ", ".join(str(name) for name in value)
+    return str(value)

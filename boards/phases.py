@@ -58,6 +58,13 @@ REFUSAL = {
 LOCKED = _("Le tableau est verrouillé par l'animation : il est en lecture seule pour le moment.")
 
 
+# Facilitators build the plan in its phase and keep tidying it once the
+# atelier is closed; authors (when allowed) only while the room plans.
+PLANNING_PHASES = frozenset({Phase.PLAN, Phase.CLOSED})
+PLAN_CLOSED = _("Les actions se construisent pendant la phase « Plan d'action ».")
+AUTHORS_NOT_ALLOWED = _("L'animation n'a pas ouvert la création d'actions aux auteurs.")
+
+
 def allows(phase: str, locked: bool, action: Action) -> bool:
     if locked and action is not Action.JOIN:
         return False

@@ -10,8 +10,7 @@ from django.utils.safestring import SafeString, mark_safe
 from boards.models import Atelier
 
 
-def join_url(request, atelier: Atelier) -> str:
-    path = reverse("boards:join", args=[atelier.code])
+def absolute_url(request, path: str) -> str:
     # The projector's laptop may browse on 127.0.0.1 while phones need the
     # address the room can reach: CERVEAU_PUBLIC_URL says which.
     if settings.PUBLIC_URL:
@@ -19,9 +18,17 @@ def join_url(request, atelier: Atelier) -> str:
     return request.build_absolute_uri(path)
 
 
-def join_qr_svg(request, atelier: Atelier) -> SafeString:
-    code = segno.make(join_url(request, atelier), error="m")
+def join_url(request, atelier: Atelier) -> str:
+    return absolute_url(request, reverse("boards:join", args=[atelier.code]))
+
+
+def qr_svg(url: str) -> SafeString:
+    code = segno.make(url, error="m")
     # segno writes the SVG from the URL's bits only: no user text reaches it,
     # so it is safe to inline. omitsize lets CSS size it.
     svg = code.svg_inline(scale=1, border=2, dark="#16213e", light="#ffffff", omitsize=True)
     return mark_safe(svg)
+
+
+def join_qr_svg(request, atelier: Atelier) -> SafeString:
+    return qr_svg(join_url(request, atelier))

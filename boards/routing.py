@@ -6,4 +6,5 @@ from boards import consumers
 
 websocket_urlpatterns = [
     path("ws/a/<str:code>/", consumers.BoardConsumer.as_asgi()),
+    path("ws/<str:kind>/<str:token>/", consumers.LinkConsumer.as_asgi()),
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from boards.views import facilitation, participation
+from boards.views import actions, facilitation, participation, plan
 
 app_name = "boards"
 
@@ -17,6 +17,11 @@ urlpatterns = [
     path("a/<str:code>/impossibles/<int:impossible_id>/", participation.impossible_detail, name="impossible"),
     path("a/<str:code>/impossibles/<int:impossible_id>/me-too/", participation.me_too, name="me_too"),
     path("a/<str:code>/impossibles/<int:impossible_id>/offers/", participation.offer_help, name="offer_help"),
+    # The plan: actions written by an impossible's author (when allowed)
+    path(
+        "a/<str:code>/impossibles/<int:impossible_id>/actions/new/", actions.author_create, name="author_action_create"
+    ),
+    path("a/<str:code>/actions/<int:action_id>/", actions.author_edit, name="author_action_edit"),
     # Facilitators
     path("facilitate/", facilitation.facilitator_home, name="facilitator_home"),
     path("facilitate/new/", facilitation.atelier_create, name="atelier_create"),
@@ -47,7 +52,28 @@ urlpatterns = [
         name="merge_impossible",
     ),
     path("a/<str:code>/console/offers/<int:offer_id>/moderate/", facilitation.moderate_offer, name="moderate_offer"),
+    path("a/<str:code>/console/authors-plan/", facilitation.set_authors_can_plan, name="set_authors_can_plan"),
+    path(
+        "a/<str:code>/console/impossibles/<int:impossible_id>/actions/new/",
+        actions.facilitator_create,
+        name="action_create",
+    ),
+    path("a/<str:code>/console/actions/<int:action_id>/", actions.facilitator_edit, name="action_edit"),
+    path("a/<str:code>/console/actions/<int:action_id>/delete/", actions.facilitator_delete, name="action_delete"),
+    # The plan page, its exports and links (facilitators)
+    path("a/<str:code>/plan/", plan.plan_page, name="plan"),
+    path("a/<str:code>/plan/panels/", plan.plan_panels, name="plan_panels"),
+    path("a/<str:code>/plan/export/<str:format>/", plan.plan_export, name="plan_export"),
+    path("a/<str:code>/plan/share/", plan.plan_share, name="plan_share"),
+    path("a/<str:code>/plan/pilots/<int:pilot_id>/renew/", plan.renew_pilot_link, name="renew_pilot_link"),
     path("a/<str:code>/projector/", facilitation.projector, name="projector"),
     path("a/<str:code>/projector/panels/", facilitation.projector_panels, name="projector_panels"),
     path("a/<str:code>/poster/", facilitation.poster, name="poster"),
+    # Links without an account: the published plan, a pilot's follow-up
+    path("plan/<str:token>/", plan.shared_plan, name="shared_plan"),
+    path("plan/<str:token>/panels/", plan.shared_plan_panels, name="shared_plan_panels"),
+    path("plan/<str:token>/export/<str:format>/", plan.shared_plan_export, name="shared_plan_export"),
+    path("suivi/<str:token>/", plan.follow_up, name="follow_up"),
+    path("suivi/<str:token>/panels/", plan.follow_up_panels, name="follow_up_panels"),
+    path("suivi/<str:token>/actions/<int:action_id>/", plan.follow_up_action, name="follow_up_action"),
 ]

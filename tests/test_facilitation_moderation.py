@@ -129,7 +129,8 @@ def test_hiding_pushes_a_delete_of_its_card_and_the_new_counts(
 
     assert events == [(impossible.atelier_id, version + 1, {"type": "impossible.hidden", "impossible": impossible.pk})]
     assert len(pushed) == 1
-    for html in pushed[0].values():
+    for language in ("fr", "en"):
+        html = pushed[0][language]
         assert f'<div id="imp-{impossible.pk}" hx-swap-oob="delete"></div>' in html
         assert STATEMENT not in html
         assert '<div class="stats" id="stats" hx-swap-oob="true">' in html

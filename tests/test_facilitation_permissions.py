@@ -16,7 +16,8 @@ from django.test import Client
 from pytest_django.asserts import assertRedirects
 
 from boards import services
-from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant
+from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, PlanAction
+from boards.services import facilitation, plan
 from tests.conftest import post_impossible
 
 if TYPE_CHECKING:
@@ -43,6 +44,26 @@ def scene(atelier, other_atelier, alice, bob, charlie):
         stranger, foreign.pk, kind=HelpKind.EXPERTISE, message="Je sais faire", submission_key="fo"
     )
     User.objects.create_user("nadia", email="nadia@example.org")
+    # Both boards reach the plan phase with one action each.
+    planner = User.objects.create_user("planner")
+    for board in (atelier, other_atelier):
+        facilitation.set_phase(board.pk, "plan")
+    action = plan.create_action(
+        atelier.pk,
+        impossible.pk,
+        actor=plan.Actor.facilitator(planner),
+        title="Réunir les soudeurs retraités",
+        pilot=plan.PilotChoice(participant_id=bob.participant.pk),
+        submission_key="a",
+    )
+    foreign_action = plan.create_action(
+        other_atelier.pk,
+        foreign.pk,
+        actor=plan.Actor.facilitator(planner),
+        title="Ailleurs",
+        pilot=plan.PilotChoice(name="Zoé"),
+        submission_key="fa",
+    )
     return SimpleNamespace(
         atelier=atelier,
         other=other_atelier,
@@ -52,6 +73,9 @@ def scene(atelier, other_atelier, alice, bob, charlie):
         offer=offer.pk,
         foreign=foreign.pk,
         foreign_offer=foreign_offer.pk,
+        action=action.pk,
+        foreign_action=foreign_action.pk,
+        pilot=bob.participant.pk,
     )
 
 
@@ -68,6 +92,7 @@ def board_state(atelier_id: int) -> dict[str, Any]:
             MeToo.objects.filter(impossible__atelier_id=atelier_id).values_list("impossible_id", "participant_id")
         ),
         "participants": sorted(Participant.objects.filter(atelier_id=atelier_id).values_list("pk", flat=True)),
+        "actions": list(PlanAction.objects.filter(atelier_id=atelier_id).order_by("pk").values()),
     }
 
 
@@ -98,13 +123,15 @@ def _settings_form(scene) -> dict:
 class Endpoint:
     name: str
     method: str
-    path: str  # formatted with the scene: {code}, {imp}, {dup}, {offer}
+    path: str  # formatted with the scene: {code}, {imp}, {dup}, {offer}, {action}
     data: Callable[[Any], dict] = lambda scene: {}
     # For a facilitator's POST: did the expected change happen? (before, after, scene)
     changed: Callable[[dict, dict, Any], bool] | None = None
 
     def url(self, scene, code: str | None = None) -> str:
-        return self.path.format(code=code or scene.code, imp=scene.imp, dup=scene.dup, offer=scene.offer)
+        return self.path.format(
+            code=code or scene.code, imp=scene.imp, dup=scene.dup, offer=scene.offer, action=scene.action
+        )
 
     def __str__(self) -> str:
         return self.name
@@ -213,12 +240,44 @@ ENDPOINTS = [
         lambda s: {"op": "hide"},
         lambda before, after, s: _offer(after, s.offer)["hidden"] is True,
     ),
+    Endpoint(
+        "authors plan",
+        "post",
+        "/a/{code}/console/authors-plan/",
+        lambda s: {"on": "1"},
+        lambda before, after, s: after["atelier"]["authors_can_plan"] is True,
+    ),
+    Endpoint("new action page", "get", "/a/{code}/console/impossibles/{imp}/actions/new/"),
+    Endpoint(
+        "new action",
+        "post",
+        "/a/{code}/console/impossibles/{imp}/actions/new/",
+        lambda s: (
+            {"title": "Ouvrir une formation", "pilot_participant": str(s.pilot), "status": "a_lancer"}
+            | {"submission_key": "new-action"}
+        ),
+        lambda before, after, s: len(after["actions"]) == len(before["actions"]) + 1,
+    ),
+    Endpoint("action page", "get", "/a/{code}/console/actions/{action}/"),
+    Endpoint(
+        "action edit",
+        "post",
+        "/a/{code}/console/actions/{action}/",
+        lambda s: {"title": "Réunir les soudeurs", "pilot_participant": str(s.pilot), "status": "en_cours"},
+        lambda before, after, s: after["actions"][0]["status"] == "en_cours",
+    ),
+    Endpoint(
+        "action delete",
+        "post",
+        "/a/{code}/console/actions/{action}/delete/",
+        changed=lambda before, after, s: after["actions"] == [],
+    ),
     Endpoint("projector", "get", "/a/{code}/projector/"),
     Endpoint("projector panels", "get", "/a/{code}/projector/panels/"),
     Endpoint("poster", "get", "/a/{code}/poster/"),
 ]
 POST_ONLY = ["team add", "new join code", "phase", "lock", "premoderation", "timer", "spotlight", "hide impossible"]
-POST_ONLY += ["hide offer"]
+POST_ONLY += ["hide offer", "authors plan", "action delete"]
 GET_ONLY = ["console", "console panels", "projector", "projector panels", "poster"]
 BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}
 
@@ -246,6 +305,7 @@ def test_the_matrix_covers_every_facilitator_url_of_an_atelier():
         .replace("{imp}", "<int:impossible_id>")
         .replace("{dup}", "<int:impossible_id>")
         .replace("{offer}", "<int:offer_id>")
+        .replace("{action}", "<int:action_id>")
         .removeprefix("/")
         for endpoint in ENDPOINTS
     }
@@ -276,6 +336,7 @@ def test_facilitators_of_the_atelier_get_through_and_the_change_happens(request,
 
 
 HTMX_ACTIONS = ["phase", "lock", "premoderation", "timer", "spotlight", "hide impossible", "hide offer"]
+HTMX_ACTIONS += ["authors plan"]
 
 
 @pytest.mark.parametrize("name", HTMX_ACTIONS)
@@ -374,6 +435,21 @@ FOREIGN_IDS = [
     ("merge into foreign", "post", "/a/{code}/console/impossibles/{dup}/merge/", {"into": "{foreign}"}),
     ("spotlight foreign", "post", "/a/{code}/console/spotlight/", {"impossible": "{foreign}"}),
     ("hide foreign offer", "post", "/a/{code}/console/offers/{foreign_offer}/moderate/", {"op": "hide"}),
+    ("new action on foreign page", "get", "/a/{code}/console/impossibles/{foreign}/actions/new/", {}),
+    (
+        "new action on foreign",
+        "post",
+        "/a/{code}/console/impossibles/{foreign}/actions/new/",
+        {"title": "Chez les autres", "pilot_name": "Moi", "status": "a_lancer", "submission_key": "x"},
+    ),
+    ("foreign action page", "get", "/a/{code}/console/actions/{foreign_action}/", {}),
+    (
+        "edit foreign action",
+        "post",
+        "/a/{code}/console/actions/{foreign_action}/",
+        {"title": "Réécrite", "pilot_name": "Moi", "status": "fait"},
+    ),
+    ("delete foreign action", "post", "/a/{code}/console/actions/{foreign_action}/delete/", {}),
 ]
 
 
@@ -383,6 +459,7 @@ def test_a_facilitator_cannot_reach_another_ateliers_content_through_their_own_a
 ):
     ids = {"code": scene.code, "imp": scene.imp, "dup": scene.dup, "foreign": scene.foreign}
     ids["foreign_offer"] = scene.foreign_offer
+    ids["foreign_action"] = scene.foreign_action
     url = path.format(**ids)
     data = {key: value.format(**ids) for key, value in data.items()}
     before = board_state(scene.atelier.pk)

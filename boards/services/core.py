@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db.models import F
+from django.utils.translation import gettext as _
 
 from boards import phases
 from boards.models import Atelier, Impossible
@@ -55,6 +56,16 @@ def clean(instance, exclude: list[str] | None = None) -> None:
     # Model validation is the authority for lengths, blanks and choices, so a
     # request that bypasses the HTML form gets the same rules.
     instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+
+
+SUBMISSION_KEY_MAX = 64
+
+
+def check_submission_key(key: str) -> str:
+    key = (key or "").strip()
+    if not key or len(key) > SUBMISSION_KEY_MAX:
+        raise ValidationError({"submission_key": _("Formulaire expiré : rechargez la page et réessayez.")})
+    return key
 
 
 def get_impossible(atelier_id: int, impossible_id: object, *, visible: bool = True) -> Impossible:

@@ -22,6 +22,7 @@ from boards.models import (
     HelpOffer,
     Impossible,
     MeToo,
+    PlanAction,
     new_join_code,
 )
 from boards.phases import Phase
@@ -38,6 +39,7 @@ ATELIER_FIELDS = (
     "venue",
     "starts_at",
     "language",
+    "time_zone",
     "categories",
     "premoderation",
 )
@@ -169,6 +171,10 @@ def set_locked(atelier_id: int, locked: bool) -> None:
 
 def set_premoderation(atelier_id: int, on: bool) -> None:
     _set(atelier_id, premoderation=bool(on))
+
+
+def set_authors_can_plan(atelier_id: int, on: bool) -> None:
+    _set(atelier_id, authors_can_plan=bool(on))
 
 
 def start_timer(atelier_id: int, *, minutes: float, label: str = "") -> None:
@@ -312,6 +318,7 @@ def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
         if merged.author_id != kept.author_id:
             MeToo.objects.get_or_create(impossible=kept, participant_id=merged.author_id)
         HelpOffer.objects.filter(impossible=merged).update(impossible=kept)
+        PlanAction.objects.filter(impossible=merged).update(impossible=kept)
         Impossible.objects.filter(pk=merged.pk).update(
             hidden=True, pending=False, merged_into=kept, me_too_count=0, offer_count=0
         )

@@ -10,17 +10,8 @@ from django.utils.translation import gettext as _
 from boards import broadcast, phases
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
-from boards.services.core import Refused, begin_write, get_impossible, require
+from boards.services.core import Refused, begin_write, check_submission_key, get_impossible, require
 from boards.services.core import clean as _clean
-
-SUBMISSION_KEY_MAX = 64
-
-
-def _check_submission_key(key: str) -> str:
-    key = (key or "").strip()
-    if not key or len(key) > SUBMISSION_KEY_MAX:
-        raise ValidationError({"submission_key": _("Formulaire expiré : rechargez la page et réessayez.")})
-    return key
 
 
 def join_atelier(atelier: Atelier, *, name: str, organisation: str, role: str) -> Participant:
@@ -57,7 +48,7 @@ def post_impossible(
     anonymous: bool = False,
     submission_key: str,
 ) -> Impossible:
-    key = _check_submission_key(submission_key)
+    key = check_submission_key(submission_key)
     impossible = Impossible(
         atelier_id=participant.atelier_id,
         author=participant,
@@ -123,7 +114,7 @@ def offer_help(
     contact: str = "",
     submission_key: str,
 ) -> HelpOffer:
-    key = _check_submission_key(submission_key)
+    key = check_submission_key(submission_key)
     offer = HelpOffer(
         author=participant,
         kind=kind,

@@ -24,8 +24,8 @@ from django_htmx.http import trigger_client_event
 from boards import fragments, presence, qr
 from boards.access import facilitator_required
 from boards.forms import AtelierForm, EditImpossibleForm, TeamForm, TimerForm
-from boards.models import Atelier, HelpOffer, Impossible, Participant, Presence
-from boards.phases import Phase
+from boards.models import ActionStatus, Atelier, HelpOffer, Impossible, Participant, PlanAction, Presence
+from boards.phases import PLANNING_PHASES, Phase
 from boards.services import NotFound
 from boards.services import facilitation as actions
 
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 UNPROCESSABLE = 422
 RANKING_SIZE = 8
+# What fits on a projector read from the back of the room.
+PLAN_ROWS = 7
 
 
 def _count(model, **filters) -> Subquery:
@@ -46,9 +48,16 @@ def _count(model, **filters) -> Subquery:
 @require_GET
 @login_required
 def facilitator_home(request: HttpRequest) -> HttpResponse:
+    visible_actions = {"impossible__hidden": False, "impossible__pending": False}
+    open_statuses = [ActionStatus.TODO, ActionStatus.IN_PROGRESS]
     ateliers = request.user.facilitated_ateliers.annotate(
         n_participants=_count(Participant),
         n_impossibles=_count(Impossible, hidden=False, pending=False),
+        n_actions=_count(PlanAction, **visible_actions),
+        n_done=_count(PlanAction, status=ActionStatus.DONE, **visible_actions),
+        n_in_progress=_count(PlanAction, status=ActionStatus.IN_PROGRESS, **visible_actions),
+        # Overdue where the atelier is: close enough to "today" for a count.
+        n_overdue=_count(PlanAction, status__in=open_statuses, due_on__lt=timezone.localdate(), **visible_actions),
     ).order_by("-starts_at", "-id")
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     upcoming = sorted(
@@ -146,7 +155,7 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
         fragments.order_impossibles(
             Impossible.objects.filter(atelier=atelier, merged_into__isnull=True)
             .select_related("author")
-            .prefetch_related("offers__author"),
+            .prefetch_related("offers__author", fragments.plan_actions()),
             "top",
         )
     )
@@ -161,6 +170,7 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
         "atelier": atelier,
         "version": atelier.version,
         "phases": Phase.choices,
+        "planning": atelier.phase in PLANNING_PHASES,
         "pending": [i for i in impossibles if i.pending and not i.hidden],
         "published": [i for i in impossibles if not i.pending and not i.hidden],
         "hidden": [i for i in impossibles if i.hidden],
@@ -228,6 +238,12 @@ def set_lock(request: HttpRequest, atelier: Atelier) -> HttpResponse:
 @facilitator_required
 def set_premoderation(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     return _act(request, atelier, actions.set_premoderation, atelier.pk, request.POST.get("on") == "1")
+
+
+@require_POST
+@facilitator_required
+def set_authors_can_plan(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    return _act(request, atelier, actions.set_authors_can_plan, atelier.pk, request.POST.get("on") == "1")
 
 
 @require_POST
@@ -372,17 +388,31 @@ def _projector_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]
     atelier = Atelier.objects.select_related("spotlight").get(pk=atelier.pk)
     visible = fragments.impossibles_queryset(atelier.pk)
     spotlight = visible.filter(pk=atelier.spotlight_id).first() if atelier.spotlight_id else None
+    planning = atelier.phase in PLANNING_PHASES
+    plan_rows = (
+        list(
+            PlanAction.objects.filter(atelier=atelier, impossible__hidden=False, impossible__pending=False)
+            .select_related("pilot__participant")
+            .order_by("-impossible__me_too_count", "impossible_id", "created_at")[:PLAN_ROWS]
+        )
+        if planning
+        else []
+    )
+    stats = fragments.load_stats(atelier.pk)
+    # What the room should look at next: shared impossibles nobody offered
+    # help on, or, while planning, that have no action yet.
+    waiting = Impossible.objects.visible().filter(atelier=atelier, me_too_count__gt=0)
+    waiting = waiting.filter(actions__isnull=True) if planning else waiting.filter(offer_count=0)
     return {
+        "planning": planning,
+        "plan_rows": plan_rows,
+        "plan_more": max(0, stats.actions - len(plan_rows)),
         "atelier": atelier,
         "version": atelier.version,
         "ranking": list(fragments.order_impossibles(visible, "top")[:RANKING_SIZE]),
-        "unhelped": list(
-            Impossible.objects.visible()
-            .filter(atelier=atelier, offer_count=0, me_too_count__gt=0)
-            .order_by("-me_too_count", "-created_at")[:3]
-        ),
+        "unhelped": list(waiting.order_by("-me_too_count", "-created_at")[:3]),
         "spotlight": spotlight,
-        "stats": fragments.load_stats(atelier.pk),
+        "stats": stats,
         "online": presence.online_count(atelier.pk),
         "join_open": atelier.phase != Phase.CLOSED,
         "join_url": qr.join_url(request, atelier),

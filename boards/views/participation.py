@@ -30,6 +30,7 @@ from boards.access import (
 )
 from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm
 from boards.models import Atelier, Impossible, MeToo, Participant
+from boards.services import plan as plan_services
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -274,6 +275,8 @@ def impossible_detail(request: HttpRequest, participant: Participant, impossible
         "impossible": impossible,
         # Contacts in offers are for the author's eyes only.
         "is_author": is_author,
+        "author_can_plan": is_author
+        and plan_services.refusal(plan_services.Actor.author(participant), participant.atelier) is None,
         "my_me_toos": {impossible.pk}
         if MeToo.objects.filter(participant=participant, impossible=impossible).exists()
         else set(),

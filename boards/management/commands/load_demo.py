@@ -11,9 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from boards import services
-from boards.models import Atelier, Category, HelpKind, Role
+from boards.models import ActionStatus, Atelier, Category, HelpKind, Role
+from boards.services import facilitation, plan
 
 DEMO_CODE = "CGNC16"
+# A past atelier whose plan is being followed up: pilots' updates, overdue
+# actions, the facilitator's list of past ateliers.
+PAST_CODE = "JRNC16"
 # A demo account for trying the facilitator's side; only this command makes it.
 DEMO_FACILITATOR = ("animation", "atelier-demo")
 
@@ -218,6 +222,51 @@ IMPOSSIBLES = [
 ]
 
 
+# (impossible, title, pilot (person or (name, organisation)), helpers, next step,
+#  due (days after the atelier), pilot's updates since)
+PAST_ACTIONS = [
+    (
+        "soudeurs",
+        "Monter une POEI « soudure » avec le lycée de Barbezieux",
+        "marie",
+        ["jean", "isabelle"],
+        "Réunion de lancement avec France Travail et le lycée",
+        45,
+        [
+            (ActionStatus.IN_PROGRESS, "Dossier POEI déposé, réponse attendue"),
+            (ActionStatus.DONE, "Trois soudeurs en formation depuis le 2 du mois"),
+        ],
+    ),
+    (
+        "soudeurs",
+        "Recenser les soudeurs retraités prêts à transmettre",
+        ("Mairie de Cognac", "Service développement économique"),
+        [],
+        "Annonce dans le bulletin municipal",
+        30,
+        [(ActionStatus.IN_PROGRESS, "Annonce parue, deux réponses")],
+    ),
+    (
+        "permis",
+        "Rendez-vous commun sous-préfecture / DDT sur le permis de l'atelier",
+        "luc",
+        [],
+        "Fixer la date avec la DDT",
+        20,
+        [],
+    ),
+    (
+        "pret",
+        "Présenter le dossier au comité d'engagement Initiative Charente",
+        "claire",
+        ["thomas", "helene"],
+        "Compléter le prévisionnel",
+        120,
+        [(ActionStatus.IN_PROGRESS, "Prévisionnel envoyé à Thomas")],
+    ),
+]
+
+
 def _key() -> str:
     return secrets.token_urlsafe(16)
 
@@ -229,20 +278,6 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="Delete and recreate the demo atelier.")
 
     def handle(self, *args, reset: bool = False, **options):
-        existing = Atelier.objects.filter(code=DEMO_CODE).first()
-        if existing and not reset:
-            self.stdout.write(f"Demo atelier already there: /a/{DEMO_CODE}/")
-        else:
-            with transaction.atomic():
-                if existing:
-                    existing.delete()
-                atelier = self._create()
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"Demo atelier « {atelier.title} » ready: code {atelier.code}, "
-                    f"{atelier.impossibles.count()} impossibles."
-                )
-            )
         username, password = DEMO_FACILITATOR
         user, created = User.objects.get_or_create(
             username=username, defaults={"first_name": "Camille", "last_name": "Animation"}
@@ -250,7 +285,23 @@ class Command(BaseCommand):
         if created:
             user.set_password(password)
             user.save()
-        Atelier.objects.get(code=DEMO_CODE).facilitators.add(user)
+        for code, create in ((DEMO_CODE, self._create), (PAST_CODE, lambda: self._create_past(user))):
+            existing = Atelier.objects.filter(code=code).first()
+            if existing and not reset:
+                self.stdout.write(f"Demo atelier already there: /a/{code}/")
+                continue
+            with transaction.atomic():
+                if existing:
+                    facilitation.delete_atelier(existing)
+                atelier = create()
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Demo atelier « {atelier.title} » ready: code {atelier.code}, "
+                    f"{atelier.impossibles.count()} impossibles, {atelier.actions.count()} actions."
+                )
+            )
+        for code in (DEMO_CODE, PAST_CODE):
+            Atelier.objects.get(code=code).facilitators.add(user)
         self.stdout.write(f"Demo facilitator: {username} / {password}")
 
     def _create(self) -> Atelier:
@@ -258,16 +309,62 @@ class Command(BaseCommand):
         atelier = Atelier.objects.create(
             title="Atelier de l'impossible — Cognac",
             territory="Cognac, Charente (16)",
+            commune="Cognac",
+            departement="Charente",
+            region="Nouvelle-Aquitaine",
+            insee_code="16102",
             venue="Salle des Distilleries, Cognac",
             starts_at=timezone.make_aware(tonight),
             code=DEMO_CODE,
         )
+        self._fill(atelier)
+        return atelier
+
+    def _create_past(self, user) -> Atelier:
+        day = timezone.localdate() - timedelta(days=75)
+        atelier = Atelier.objects.create(
+            title="Atelier de l'impossible — Jarnac",
+            territory="Jarnac, Charente (16)",
+            commune="Jarnac",
+            departement="Charente",
+            region="Nouvelle-Aquitaine",
+            insee_code="16167",
+            venue="Maison des associations, Jarnac",
+            starts_at=timezone.make_aware(datetime.combine(day, time(18, 30))),
+            code=PAST_CODE,
+        )
+        impossibles, people = self._fill(atelier)
+        facilitation.set_phase(atelier.pk, "plan")
+        facilitator = plan.Actor.facilitator(user)
+        for key, title, pilot, helpers, next_step, due_in_days, updates in PAST_ACTIONS:
+            impossible = impossibles[key]
+            offers = {offer.author_id: offer.pk for offer in impossible.offers.all()}
+            action = plan.create_action(
+                atelier.pk,
+                impossible.pk,
+                actor=facilitator,
+                title=title,
+                pilot=plan.PilotChoice(participant_id=people[pilot].pk)
+                if pilot in people
+                else plan.PilotChoice(name=pilot[0], organisation=pilot[1]),
+                helpers=[offers[people[helper].pk] for helper in helpers],
+                next_step=next_step,
+                due_on=day + timedelta(days=due_in_days),
+                submission_key=_key(),
+            )
+            for status, step in updates:
+                plan.follow_up(action.pilot.token, action.pk, status=status, next_step=step)
+        facilitation.set_phase(atelier.pk, "clos")
+        return atelier
+
+    def _fill(self, atelier: Atelier):
         people = {
             key: services.join_atelier(atelier, name=name, organisation=org, role=role)
             for key, (name, org, role) in PEOPLE.items()
         }
-        for _name, author, statement, details, category, anonymous, me_toos, offers in IMPOSSIBLES:
-            impossible = services.post_impossible(
+        impossibles = {}
+        for key, author, statement, details, category, anonymous, me_toos, offers in IMPOSSIBLES:
+            impossible = impossibles[key] = services.post_impossible(
                 people[author],
                 statement=statement,
                 details=details,
@@ -281,4 +378,4 @@ class Command(BaseCommand):
                 services.offer_help(
                     people[person], impossible.pk, kind=kind, message=message, contact=contact, submission_key=_key()
                 )
-        return atelier
+        return impossibles, people

@@ -1,0 +1,330 @@
+"""The local action plan: the facilitators' plan page, its exports and links,
+the public read-only plan, and each pilot's follow-up page.
+
+Every page is rendered in the atelier's language and time zone, whoever
+opens it, like the exports: a plan is one document. The public link and the
+follow-up links need no account; the token in the URL is checked first by
+every view (and at every download), so a revoked or renewed link is a 404
+at once. Writes go through `boards.services.plan`.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import content_disposition_header
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from boards import exporters, qr
+from boards.access import facilitator_required
+from boards.models import NEXT_STEP_MAX, ActionChange, Atelier, Pilot
+from boards.plan import ActionRow, Plan, action_history, build_plan
+from boards.services import NotFound
+from boards.services import plan as plan_services
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+UNPROCESSABLE = 422
+# The public page is open on many phones at once, each fetching its panels
+# after every change: they are rendered once per version and shared. Short,
+# because a few figures (participants joining) change without a new version.
+SHARED_PANELS_SECONDS = 60
+NOINDEX = "noindex, nofollow"
+
+
+@contextmanager
+def _atelier_locale(atelier: Atelier) -> Iterator[None]:
+    with translation.override(atelier.language), timezone.override(zoneinfo.ZoneInfo(atelier.time_zone)):
+        yield
+
+
+# --- Access: the link in the URL, checked first ------------------------------------------
+
+
+def _shared_atelier_or_404(token: str) -> Atelier:
+    try:
+        return plan_services.atelier_by_share_token(token)
+    except NotFound:
+        raise Http404 from None
+
+
+def _pilot_or_404(token: str) -> Pilot:
+    try:
+        return plan_services.pilot_by_token(token)
+    except NotFound:
+        raise Http404 from None
+
+
+# --- What the pages show -------------------------------------------------------------------
+
+
+def _plan_context(plan: Plan) -> dict[str, Any]:
+    history = action_history([row.id for row in plan.actions])
+    return {
+        "atelier": plan.atelier,
+        "version": plan.atelier.version,
+        "plan": plan,
+        "groups": [(group, [(row, history[row.id]) for row in group.actions]) for group in plan.groups],
+        "status_counts": [(value, label, plan.figures.by_status[value]) for value, label in plan.statuses],
+        "exporters": exporters.all_exporters(),
+    }
+
+
+def _facilitator_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
+    context = _plan_context(build_plan(atelier, include_contacts=True))
+    atelier = context["atelier"]
+    pilots = sorted(
+        Pilot.objects.filter(atelier=atelier).select_related("participant").annotate(n_actions=Count("actions")),
+        key=lambda pilot: (pilot.display_name.casefold(), pilot.pk),
+    )
+    for pilot in pilots:
+        pilot.url = qr.absolute_url(request, reverse("boards:follow_up", args=[pilot.token]))
+    share_url = (
+        qr.absolute_url(request, reverse("boards:shared_plan", args=[atelier.share_token]))
+        if atelier.share_token
+        else ""
+    )
+    context.update(
+        facilitator=True,
+        pilots=pilots,
+        share_url=share_url,
+        share_qr=qr.qr_svg(share_url) if share_url else "",
+    )
+    return context
+
+
+@require_GET
+@never_cache
+@facilitator_required
+def plan_page(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    with _atelier_locale(atelier):
+        return render(request, "boards/plan/page.html", _facilitator_context(request, atelier))
+
+
+@require_GET
+@never_cache
+@facilitator_required
+def plan_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    with _atelier_locale(atelier):
+        return render(request, "boards/plan/page.html#panels", _facilitator_context(request, atelier))
+
+
+# --- Exports ---------------------------------------------------------------------------------
+
+
+def _export(atelier: Atelier, identifier: str, *, include_contacts: bool) -> HttpResponse:
+    if exporters.get(identifier) is None:
+        raise Http404
+    with _atelier_locale(atelier):
+        filename, content_type, content = exporters.export(atelier, identifier, include_contacts=include_contacts)
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    # Contacts (facilitators' exports) and unlisted plans stay out of caches.
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = NOINDEX
+    return response
+
+
+@require_GET
+@facilitator_required
+def plan_export(request: HttpRequest, atelier: Atelier, format: str) -> HttpResponse:
+    return _export(atelier, format, include_contacts=True)
+
+
+@require_GET
+def shared_plan_export(request: HttpRequest, token: str, format: str) -> HttpResponse:
+    atelier = _shared_atelier_or_404(token)
+    return _export(atelier, format, include_contacts=False)
+
+
+# --- Facilitators' links: the public plan, pilots' follow-up ---------------------------------
+
+
+def _done(request: HttpRequest, atelier: Atelier, message: str) -> HttpResponse:
+    if request.htmx:
+        return trigger_client_event(HttpResponse(status=204), "cerveau:refresh")
+    messages.success(request, message)
+    return redirect("boards:plan", code=atelier.code)
+
+
+def _refused(request: HttpRequest, atelier: Atelier, message: str) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(message, status=UNPROCESSABLE, content_type="text/plain; charset=utf-8")
+        return trigger_client_event(response, "cerveau:refused", {"message": message})
+    messages.error(request, message)
+    return redirect("boards:plan", code=atelier.code)
+
+
+@require_POST
+@facilitator_required
+def plan_share(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    operation = request.POST.get("op", "")
+    with _atelier_locale(atelier):
+        if operation == "publish":
+            plan_services.publish_plan(atelier.pk)
+            return _done(request, atelier, _("Le plan est publié : partagez son lien."))
+        if operation == "revoke":
+            plan_services.revoke_plan_link(atelier.pk)
+            return _done(request, atelier, _("Lien public révoqué : il ne fonctionne plus."))
+        return _refused(request, atelier, _("Action inconnue sur le lien public."))
+
+
+@require_POST
+@facilitator_required
+def renew_pilot_link(request: HttpRequest, atelier: Atelier, pilot_id: int) -> HttpResponse:
+    try:
+        pilot = plan_services.renew_pilot_link(atelier.pk, pilot_id)
+    except NotFound:
+        raise Http404 from None
+    with _atelier_locale(atelier):
+        message = _("Nouveau lien de suivi pour %(name)s : l'ancien ne fonctionne plus.") % {"name": pilot.display_name}
+        return _done(request, atelier, message)
+
+
+# --- The public plan ---------------------------------------------------------------------------
+
+
+def _shared_panels(atelier: Atelier, token: str) -> SafeString:
+    """The public plan's panels, as every phone holding the link gets them."""
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(atelier.time_zone))
+    # The token is in the key: a link revoked and published again starts afresh.
+    key = f"shared-plan:{token}:{atelier.version}:{atelier.language}:{today.isoformat()}"
+    html = cache.get(key)
+    if html is None:
+        with _atelier_locale(atelier):
+            context = _plan_context(build_plan(atelier, include_contacts=False))
+            html = render_to_string("boards/plan/shared.html#panels", {**context, "token": token})
+        cache.set(key, str(html), SHARED_PANELS_SECONDS)
+    # Rendered by our own template, escaped there.
+    return mark_safe(html)
+
+
+@require_GET
+@never_cache
+def shared_plan(request: HttpRequest, token: str) -> HttpResponse:
+    atelier = _shared_atelier_or_404(token)
+    context = {
+        "atelier": atelier,
+        "version": atelier.version,
+        "token": token,
+        "panels_html": _shared_panels(atelier, token),
+        "page_url": qr.absolute_url(request, reverse("boards:shared_plan", args=[token])),
+    }
+    with _atelier_locale(atelier):
+        return render(request, "boards/plan/shared.html", context)
+
+
+@require_GET
+@never_cache
+def shared_plan_panels(request: HttpRequest, token: str) -> HttpResponse:
+    atelier = _shared_atelier_or_404(token)
+    return HttpResponse(_shared_panels(atelier, token))
+
+
+# --- A pilot's follow-up -------------------------------------------------------------------------
+
+
+@dataclass
+class FollowUpEntry:
+    """One of the pilot's actions and its form, as shown or as just submitted."""
+
+    action: ActionRow
+    changes: list[ActionChange]
+    status: str
+    next_step: str
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    saved: bool = False
+
+
+def _follow_up_context(pilot: Pilot) -> dict[str, Any]:
+    # Contacts included: the room matched these helpers with this pilot so
+    # that they get in touch, and the link is the pilot's alone. Only the
+    # helpers of the pilot's own actions are shown, never the other offers.
+    plan = build_plan(pilot.atelier, include_contacts=True)
+    rows = [row for row in plan.actions if row.pilot_id == pilot.pk]
+    history = action_history([row.id for row in rows])
+    entries = [FollowUpEntry(row, history[row.id], row.status, row.next_step) for row in rows]
+    return {
+        "atelier": plan.atelier,
+        "version": plan.atelier.version,
+        "plan": plan,
+        "pilot": pilot,
+        "token": pilot.token,
+        "entries": entries,
+        "next_step_max": NEXT_STEP_MAX,
+    }
+
+
+def _entry_or_404(context: dict[str, Any], action_id: int) -> FollowUpEntry:
+    for entry in context["entries"]:
+        if entry.action.id == action_id:
+            return entry
+    raise Http404
+
+
+@require_GET
+@never_cache
+def follow_up(request: HttpRequest, token: str) -> HttpResponse:
+    pilot = _pilot_or_404(token)
+    with _atelier_locale(pilot.atelier):
+        return render(request, "boards/plan/follow_up.html", _follow_up_context(pilot))
+
+
+@require_GET
+@never_cache
+def follow_up_panels(request: HttpRequest, token: str) -> HttpResponse:
+    pilot = _pilot_or_404(token)
+    with _atelier_locale(pilot.atelier):
+        return render(request, "boards/plan/follow_up.html#panels", _follow_up_context(pilot))
+
+
+def _follow_up_refused(request: HttpRequest, pilot: Pilot, action_id: int, error: ValidationError) -> HttpResponse:
+    """The form again, with what the pilot typed and why it was refused."""
+    context = _follow_up_context(pilot)
+    entry = _entry_or_404(context, action_id)
+    entry.status = request.POST.get("status", "")
+    entry.next_step = request.POST.get("next_step", "")
+    fields = error.message_dict if hasattr(error, "error_dict") else {"form": error.messages}
+    for name, errors in fields.items():
+        entry.errors.setdefault(name if name in ("status", "next_step") else "form", []).extend(errors)
+    template = "boards/plan/follow_up.html#action" if request.htmx else "boards/plan/follow_up.html"
+    return render(request, template, {**context, "entry": entry, "fresh": True}, status=UNPROCESSABLE)
+
+
+@require_POST
+@never_cache
+def follow_up_action(request: HttpRequest, token: str, action_id: int) -> HttpResponse:
+    pilot = _pilot_or_404(token)
+    with _atelier_locale(pilot.atelier):
+        status, next_step = request.POST.get("status", ""), request.POST.get("next_step", "")
+        try:
+            action = plan_services.follow_up(token, action_id, status=status, next_step=next_step)
+        except NotFound:
+            raise Http404 from None
+        except ValidationError as error:
+            return _follow_up_refused(request, pilot, action_id, error)
+        if not request.htmx:
+            messages.success(request, _("Enregistré : « %(title)s ».") % {"title": action.title})
+            return redirect(reverse("boards:follow_up", args=[token]) + f"#fu-action-{action_id}")
+        context = _follow_up_context(pilot)
+        entry = _entry_or_404(context, action_id)
+        entry.saved = True
+        return render(request, "boards/plan/follow_up.html#action", {**context, "entry": entry, "fresh": True})
