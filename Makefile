@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format venv deps dev-deps messages
+.PHONY: run test lint format venv deps dev-deps messages bench bench-exports
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -51,3 +51,7 @@ messages: dev-deps
 .PHONY: bench
 bench: dev-deps
 	$(PY) -m bench --quick
+
+# Plan exports of a large atelier (500 impossibles, 200 actions): ~1 minute.
+bench-exports: dev-deps
+	$(PY) -m bench.exports --runs 3
