@@ -513,3 +513,16 @@ def test_the_facilitators_list_counts_done_in_progress_and_overdue_actions(ateli
 
     assert "4 actions" in page
     assert "1 faite" in page and "2 en cours" in page and "2 en retard" in page
+
+
+def test_phones_get_the_public_plan_link_once_published(atelier, alice, board):
+    from boards.services.plan import publish_plan, revoke_plan_link
+
+    assert "/plan/" not in alice.get(f"/a/{atelier.code}/").content.decode()
+    token = publish_plan(atelier.pk)
+    assert f"/plan/{token}/" in alice.get(f"/a/{atelier.code}/").content.decode()
+    version = Atelier.objects.get(pk=atelier.pk).version
+    pushed = fragments.event_messages(atelier.pk, version, {"type": "atelier.updated"})["fr"]
+    assert f"/plan/{token}/" in pushed
+    revoke_plan_link(atelier.pk)
+    assert f"/plan/{token}/" not in alice.get(f"/a/{atelier.code}/").content.decode()
