@@ -32,6 +32,16 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+def env_int(name: str, default: int) -> int:
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = env_str(name)
     if not raw:
@@ -117,6 +127,9 @@ TEST_DB_SUFFIX = str(os.getpid())
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_DB_SUFFIX}"}
+    # A database that went away must fail a request quickly (and clearly),
+    # not hang it: the next request reconnects.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("CERVEAU_DB_CONNECT_TIMEOUT", 5)
 else:
     DATABASES = {
         "default": {
@@ -153,7 +166,7 @@ if CHANNEL_LAYER_KIND not in {"pubsub", "core"}:
 if REDIS_URL:
     # redis-py's pool refuses connections past its size ("Too many
     # connections") when a whole room connects at once: size it for that.
-    redis_host = {"address": REDIS_URL, "max_connections": int(env_str("CERVEAU_REDIS_MAX_CONNECTIONS", "1000"))}
+    redis_host = {"address": REDIS_URL, "max_connections": env_int("CERVEAU_REDIS_MAX_CONNECTIONS", 1000)}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"
@@ -194,7 +207,7 @@ EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
 )
-EMAIL_PORT = int(env_str("EMAIL_PORT", "587"))
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
