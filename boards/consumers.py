@@ -12,6 +12,7 @@ of that group. Sockets do not each take the push through the channel layer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from urllib.parse import parse_qs
@@ -19,8 +20,9 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from boards import access, broadcast, fragments, presence
+from boards import access, broadcast, fragments, presence, ratelimit
 from boards.models import Participant
+from boards.security import log_socket, origin_of
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,16 @@ logger = logging.getLogger(__name__)
 # on 1006/1011/1012/1013, so a refused client does not retry forever.
 CLOSE_NOT_A_MEMBER = 4403
 CLOSE_GONE = 4404
+# Frames no page sends, and floods (docs/live-updates.md, "Refusals"). Not
+# RFC 6455's 1009/1003/1008: daphne (autobahn) lets an application close only
+# with 1000 or 3000-4999, and a 4xxx code also tells the client not to retry.
+CLOSE_TOO_BIG = 4413
+CLOSE_UNSUPPORTED_DATA = 4415
+CLOSE_FLOOD = 4429
+# Pages send a few dozen bytes. daphne drops the connection itself past 1 MiB
+# (the client sees 1006), before the application sees the frame.
+MAX_FRAME_BYTES = 64 * 1024
+# Longer messages are ignored unparsed.
 MAX_CLIENT_MESSAGE = 1024
 
 # Presence changes are coalesced: a room of 300 people walking in must not
@@ -70,10 +82,12 @@ class GroupRelay:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(self.group, self.channel)
         self.task = asyncio.ensure_future(self._forward())
+        broadcast.watch_layer(self.layer, self)
         self.ready.set()
 
     async def stop(self) -> None:
         await self.ready.wait()
+        broadcast.unwatch_layer(self.layer, self)
         if self.task is not None:
             self.task.cancel()
         try:
@@ -100,6 +114,12 @@ class GroupRelay:
                         await socket.send(text_data=message["html"])
                 except Exception:
                     logger.info("push to a closing socket of %s dropped", self.group)
+
+    async def layer_changed(self, html: str) -> None:
+        """The channel layer stopped or resumed (broadcast.LayerWatch): tell the local sockets."""
+        for socket in [socket for socket in self.sockets if socket.accepted]:
+            with contextlib.suppress(Exception):
+                await socket.send(text_data=html)
 
 
 _relays: dict[tuple[asyncio.AbstractEventLoop, str], GroupRelay] = {}
@@ -142,6 +162,23 @@ class BoardConsumer(AsyncWebsocketConsumer):
     # Pushes that reach the relay before the handshake completes are skipped:
     # the resync that follows the handshake covers them.
     accepted = False
+    # Set once we close the socket: messages still queued behind are dropped.
+    closing = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            if hasattr(self, "channel_name"):
+                raise
+            # No channel of its own: the channel layer (Redis) is away.
+            logger.warning("websocket put off: the channel layer is unavailable")
+            await broadcast.put_off(receive, send)
+        finally:
+            # A handler that failed (the database away) never reaches
+            # disconnect(): leave the relay anyway, or it keeps this socket.
+            if self.board_group is not None:
+                await leave_relay(self.board_group, self)
 
     @property
     def participant(self) -> Participant | None:
@@ -153,10 +190,30 @@ class BoardConsumer(AsyncWebsocketConsumer):
     def group_language(self, asked: str) -> str:
         return asked if asked in broadcast.languages() else broadcast.languages()[0]
 
+    def log(self, level: int, message: str, *args: object, **fields: object) -> None:
+        log_socket(
+            level,
+            message,
+            *args,
+            atelier=self.viewer.atelier.pk if self.viewer else None,
+            origin=origin_of(self.scope),
+            channel=getattr(self, "channel_name", None),
+            path=self.scope.get("path"),
+            log=logger,
+            **fields,
+        )
+
     async def connect(self) -> None:
+        self.bucket = ratelimit.MessageBucket()
         viewer = await database_sync_to_async(self.find_viewer)()
         if viewer is None:
-            logger.info("websocket refused: no access to %r", self.scope.get("path"))
+            self.log(
+                logging.INFO,
+                "websocket refused: not a member",
+                event="ws.reject",
+                code=CLOSE_NOT_A_MEMBER,
+                reason="not-member",
+            )
             await self.accept()
             await self.close(code=CLOSE_NOT_A_MEMBER)
             return
@@ -182,12 +239,15 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(self.link_group, self.channel_name)
         await self.accept()
         self.accepted = True
+        self.log(logging.INFO, "websocket connected", event="ws.connect")
         if self.participant is not None:
             await database_sync_to_async(presence.connect)(self.participant, self.channel_name)
             schedule_presence(viewer.atelier.pk)
         await self.resync((query.get("v") or [""])[0])
 
     async def disconnect(self, code: int) -> None:
+        if self.viewer is not None:
+            self.log(logging.INFO, "websocket disconnected", event="ws.disconnect", code=code)
         if self.board_group is not None:
             await leave_relay(self.board_group, self)
         if self.session_group is not None:
@@ -198,8 +258,25 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(presence.disconnect)(self.channel_name)
             schedule_presence(self.viewer.atelier.pk)
 
+    async def refuse(self, code: int, reason: str, message: str) -> None:
+        """Close a socket that misbehaves; what it sends afterwards is dropped."""
+        self.closing = True
+        self.accepted = False  # no more pushes from the relay
+        self.log(logging.WARNING, message, event="ws.reject", code=code, reason=reason)
+        await self.close(code=code)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.viewer is None:
+        if self.viewer is None or self.closing:
+            return
+        if _frame_size(text_data, bytes_data) > MAX_FRAME_BYTES:
+            await self.refuse(CLOSE_TOO_BIG, "too-big", "websocket closed: message too big")
+            return
+        # Every frame counts, garbage included: a flood of anything is a flood.
+        if not self.bucket.take():
+            await self.refuse(CLOSE_FLOOD, "flood", "websocket closed: too many messages")
+            return
+        if text_data is None:
+            await self.refuse(CLOSE_UNSUPPORTED_DATA, "binary", "websocket closed: binary frame")
             return
         message = _parse(text_data)
         if message is None:
@@ -262,6 +339,15 @@ class LinkConsumer(BoardConsumer):
         if client_version == str(current):
             return current, None
         return current, broadcast.tick(current, "snapshot")
+
+
+def _frame_size(text_data: str | None, bytes_data: bytes | None) -> int:
+    if text_data is None:
+        return len(bytes_data or b"")
+    # A character is 1 to 4 bytes: only encode when it could matter.
+    if len(text_data) * 4 <= MAX_FRAME_BYTES:
+        return len(text_data)
+    return len(text_data.encode("utf-8", "surrogatepass"))
 
 
 def _parse(text_data: str | None) -> dict | None:

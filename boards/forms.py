@@ -3,6 +3,7 @@ services re-check every rule through model validation."""
 
 from __future__ import annotations
 
+import datetime
 import secrets
 import zoneinfo
 
@@ -25,6 +26,7 @@ from boards.models import (
     Impossible,
     Participant,
     Role,
+    validate_time_zone,
 )
 
 
@@ -195,11 +197,18 @@ class AtelierForm(forms.ModelForm):
 
     def clean_time_zone(self) -> str:
         # Left out (older forms, scripts): the server's default zone.
-        return self.cleaned_data.get("time_zone") or settings.TIME_ZONE
+        zone = self.cleaned_data.get("time_zone") or settings.TIME_ZONE
+        # Checked here, not only by the model: clean() reads the zone first.
+        validate_time_zone(zone)
+        return zone
 
     def clean(self):
         data = super().clean()
         starts_at, zone = data.get("starts_at"), data.get("time_zone")
+        if starts_at and not datetime.MINYEAR < starts_at.year < datetime.MAXYEAR:
+            # Years 1 and 9999 leave Python's range once moved to UTC for storage.
+            self.add_error("starts_at", _("Date invalide : indiquez une date comme 31/03/2027."))
+            return data
         if starts_at and zone:
             # The date typed is a wall-clock time where the atelier happens,
             # not where the server or the facilitator is.

@@ -183,11 +183,14 @@ def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
             context["event"] = "stats"
         context["impossible"] = impossible
     elif kind == "participant.updated":
-        context["authored"] = list(
-            Impossible.objects.visible()
-            .filter(atelier_id=atelier_id, author_id=event["participant"], anonymous=False)
-            .select_related("author")
-        )
+        # Only bylines that show (or showed) the name: redrawing an anonymous
+        # one would tell whose it is.
+        authored = Impossible.objects.visible().filter(atelier_id=atelier_id, author_id=event["participant"])
+        if "impossibles" in event:
+            authored = authored.filter(pk__in=event["impossibles"])
+        else:
+            authored = authored.filter(anonymous=False)
+        context["authored"] = list(authored.select_related("author"))
         context["offered_on"] = list(
             impossibles_queryset(atelier_id)
             .filter(Q(offers__author_id=event["participant"]) & Q(offers__hidden=False))

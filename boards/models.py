@@ -144,6 +144,9 @@ class Atelier(models.Model):
     # Running: ends at timer_ends_at. Paused: timer_remaining is left.
     timer_ends_at = models.DateTimeField(null=True, blank=True)
     timer_remaining = models.DurationField(null=True, blank=True)
+    # When the atelier last moved to the closed phase: contacts shared in
+    # offers are purged a while after (manage.py purge_contacts).
+    closed_at = models.DateTimeField(null=True, blank=True)
     # Plan phase: may an impossible's author turn it into actions themselves?
     authors_can_plan = models.BooleanField(_("les auteurs peuvent créer des actions"), default=False)
     # The plan's public, read-only link; None when not published (or revoked).

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from boards.views import actions, facilitation, participation, plan
+from boards.views import actions, facilitation, participation, plan, privacy
 
 app_name = "boards"
 
@@ -12,6 +12,9 @@ urlpatterns = [
     path("a/<str:code>/", participation.board, name="board"),
     path("a/<str:code>/join/", participation.join, name="join"),
     path("a/<str:code>/me/", participation.profile, name="profile"),
+    path("a/<str:code>/me/data/", privacy.my_data, name="my_data"),
+    path("a/<str:code>/me/data.json", privacy.my_data_download, name="my_data_download"),
+    path("a/<str:code>/me/forget/", privacy.forget_me, name="forget_me"),
     path("a/<str:code>/impossibles/", participation.post_impossible, name="post_impossible"),
     path("a/<str:code>/impossibles/more/", participation.more_impossibles, name="more_impossibles"),
     path("a/<str:code>/impossibles/<int:impossible_id>/", participation.impossible_detail, name="impossible"),

@@ -8,9 +8,11 @@ SQLite on disk and the in-memory channel layer.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -58,12 +60,16 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off "
             "(set CERVEAU_INSECURE_DEFAULTS=1 for local test runs)."
         )
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    # The "django-insecure-" prefix makes `check --deploy` refuse it.
+    SECRET_KEY = "django-insecure-local-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # The address phones use to join (QR codes, posters); defaults to the request's.
 PUBLIC_URL = env_str("CERVEAU_PUBLIC_URL")
+# Served over HTTPS (by daphne itself or behind a proxy): the default for
+# secure cookies, the redirect to HTTPS and HSTS (see "Security headers").
+HTTPS = env_bool("DJANGO_HTTPS", default=False)
 
 INSTALLED_APPS = [
     # daphne first: it replaces runserver with an ASGI server that speaks WebSocket.
@@ -83,6 +89,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static files carry the same headers as pages.
+    "cerveau.middleware.ContentSecurityPolicyMiddleware",
+    "cerveau.middleware.PermissionsPolicyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -90,8 +100,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "boards.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "cerveau.urls"
@@ -163,18 +173,23 @@ REDIS_URL = env_str("REDIS_URL")
 CHANNEL_LAYER_KIND = env_str("CERVEAU_CHANNEL_LAYER", "pubsub")
 if CHANNEL_LAYER_KIND not in {"pubsub", "core"}:
     raise ImproperlyConfigured("CERVEAU_CHANNEL_LAYER must be 'pubsub' or 'core'")
-if REDIS_URL:
+# Several Redis servers share the channel layer's load: each group (one
+# atelier) and each socket's channel lives on one of them, chosen by a hash of
+# its name, so every process must list them in the same order.
+CHANNEL_REDIS_URLS = env_list("CERVEAU_CHANNEL_REDIS_URLS", [REDIS_URL] if REDIS_URL else [])
+if CHANNEL_REDIS_URLS:
     # redis-py's pool refuses connections past its size ("Too many
     # connections") when a whole room connects at once: size it for that.
-    redis_host = {"address": REDIS_URL, "max_connections": env_int("CERVEAU_REDIS_MAX_CONNECTIONS", 1000)}
+    max_connections = env_int("CERVEAU_REDIS_MAX_CONNECTIONS", 1000)
+    redis_hosts = [{"address": url, "max_connections": max_connections} for url in CHANNEL_REDIS_URLS]
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"
             if CHANNEL_LAYER_KIND == "pubsub"
             else "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_host]}
+            "CONFIG": {"hosts": redis_hosts}
             if CHANNEL_LAYER_KIND == "pubsub"
-            else {"hosts": [redis_host], "capacity": 1500, "expiry": 30, "group_expiry": 86400},
+            else {"hosts": redis_hosts, "capacity": 1500, "expiry": 30, "group_expiry": 86400},
         }
     }
 else:
@@ -196,7 +211,7 @@ CACHES = {
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Facilitators' accounts ---------------------------------------------------
@@ -230,15 +245,72 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- Security headers -------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# cerveau.middleware.PermissionsPolicyMiddleware: features no page uses.
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
+# Scripts and styles come from our static files only: no inline <script>, no
+# style attribute, no eval (htmx is told so by the htmx-config meta). JSON
+# blocks (`json_script`) are data, not scripts, and need nothing.
+# cerveau.middleware adds this host's ws:// and wss:// to connect-src.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# HTTPS: each defaults to on with DJANGO_HTTPS and can be set on its own.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=HTTPS)
+# Health checks come straight to daphne over plain HTTP (docs/deploy.md).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+# The browsers' preload list takes registered domains (example.org), not the
+# atelier's host name: whether to preload is the domain owner's decision, so
+# `check --deploy` does not ask for it here.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a proxy that talks plain HTTP to daphne, Django knows a request came
+# over HTTPS only from a header the proxy sets. Trust one ONLY if the proxy
+# sets it on every request, overwriting the client's: otherwise anyone could
+# claim HTTPS. daphne --proxy-headers already reads X-Forwarded-Proto; this is
+# for other setups. The value names the header (e.g. X-Forwarded-Proto); it
+# must say "https".
+proxy_ssl_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER")
+if proxy_ssl_header and not re.fullmatch(r"[A-Za-z0-9-]+", proxy_ssl_header):
+    raise ImproperlyConfigured(f"DJANGO_SECURE_PROXY_SSL_HEADER must be a header name, got {proxy_ssl_header!r}")
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + proxy_ssl_header.upper().replace("-", "_"), "https") if proxy_ssl_header else None
+
+# --- Logs -------------------------------------------------------------------------
+# To stderr: "text" for people, "json" (one object per line, with the fields
+# passed as `extra=`) for log collectors.
+LOG_FORMAT = env_str("CERVEAU_LOG_FORMAT", "text")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured("CERVEAU_LOG_FORMAT must be 'text' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "cerveau.logging.JSONFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("CERVEAU_LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }
+
+# Contacts left in help offers are erased this many days after the atelier
+# is over (manage.py purge_contacts, run daily).
+CONTACT_RETENTION_DAYS = env_int("CERVEAU_CONTACT_RETENTION_DAYS", 30)

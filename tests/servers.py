@@ -77,8 +77,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def database_environment(settings_dict: dict[str, Any]) -> dict[str, str]:
-    """Environment variables that point cerveau.settings at this database."""
+def database_environment(settings_dict: dict[str, Any], address: tuple[str, int] | None = None) -> dict[str, str]:
+    """Environment variables that point cerveau.settings at this database
+    (PostgreSQL: reached at `address`, host and port, when one is given)."""
     engine = settings_dict["ENGINE"]
     name = str(settings_dict["NAME"])
     if engine.endswith("sqlite3"):
@@ -89,16 +90,19 @@ def database_environment(settings_dict: dict[str, Any]) -> dict[str, str]:
         user = quote(settings_dict.get("USER") or "", safe="")
         password = quote(str(settings_dict.get("PASSWORD") or ""), safe="")
         credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = quote(settings_dict.get("HOST") or "localhost", safe="")
-        port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+        host = quote(address[0] if address else settings_dict.get("HOST") or "localhost", safe="")
+        port = address[1] if address else settings_dict.get("PORT")
+        port = f":{port}" if port else ""
         options = {key: value for key, value in (settings_dict.get("OPTIONS") or {}).items() if isinstance(value, str)}
         query = f"?{urlencode(options)}" if options else ""
         return {"DATABASE_URL": f"postgres://{credentials}{host}{port}/{quote(name, safe='')}{query}"}
     raise RuntimeError(f"no server environment for database engine {engine!r}")
 
 
-def server_environment() -> dict[str, str]:
-    """The test run's database and channel layer, with debug off."""
+def server_environment(*, redis_url: str = "", database_address: tuple[str, int] | None = None) -> dict[str, str]:
+    """The test run's database and channel layer, with debug off. `redis_url`
+    and `database_address` (PostgreSQL's host and port) point the servers at
+    another Redis, or at the same database through another address."""
     from django.db import connection
 
     env = {
@@ -113,8 +117,8 @@ def server_environment() -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         PYTHONUNBUFFERED="1",
     )
-    env.update(database_environment(connection.settings_dict))
-    if env_redis := os.environ.get("REDIS_URL", "").strip():
+    env.update(database_environment(connection.settings_dict, database_address))
+    if env_redis := redis_url or os.environ.get("REDIS_URL", "").strip():
         env["REDIS_URL"] = env_redis
     return env
 
@@ -136,6 +140,8 @@ class DaphneServer:
 
     log_path: Path
     env: dict[str, str]
+    # More daphne options, e.g. ("--ping-interval", "2").
+    args: tuple[str, ...] = ()
     port: int = 0
     process: subprocess.Popen | None = None
     stopping: bool = False
@@ -159,8 +165,9 @@ class DaphneServer:
         log = self.log_path.open("ab")
         log.write(f"--- daphne on port {self.port}\n".encode())
         log.flush()
+        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), *self.args]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "cerveau.asgi:application"],
+            [*daphne, "cerveau.asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdin=subprocess.DEVNULL,
@@ -234,11 +241,14 @@ class DaphneServer:
 
 
 @contextlib.contextmanager
-def running_servers(count: int, log_dir: Path) -> Iterator[list[DaphneServer]]:
+def running_servers(
+    count: int, log_dir: Path, *, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[list[DaphneServer]]:
     """Start `count` daphne processes at once, yield them when all listen,
-    stop them on exit. A process that died meanwhile fails the teardown with its log."""
-    env = server_environment()
-    servers = [DaphneServer(log_path=log_dir / f"daphne-{index + 1}.log", env=env) for index in range(count)]
+    stop them on exit. A process that died meanwhile fails the teardown with its log.
+    `env` replaces `server_environment()`; `args` are more daphne options."""
+    env = env or server_environment()
+    servers = [DaphneServer(log_path=log_dir / f"daphne-{index + 1}.log", env=env, args=args) for index in range(count)]
     try:
         for server in servers:
             server.start()

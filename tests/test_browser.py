@@ -67,7 +67,9 @@ class PageErrors:
             self.errors.append(f"HTTP {response.status} for {response.request.method} {response.url}")
 
     def _request_failed(self, request) -> None:
-        if not self._ignored(request.url):
+        # A navigation cancels what the previous page was still loading (its
+        # favicon, say): aborted is not failed.
+        if not self._ignored(request.url) and request.failure != "net::ERR_ABORTED":
             self.errors.append(f"request failed: {request.method} {request.url} ({request.failure})")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db.models import F
 from django.utils.translation import gettext as _
 
@@ -52,9 +53,24 @@ def require(state: AtelierState, action: phases.Action) -> None:
         raise Refused(phases.refusal(state.locked, action), code="phase")
 
 
+_NO_NUL = ProhibitNullCharactersValidator()
+
+
 def clean(instance, exclude: list[str] | None = None) -> None:
     # Model validation is the authority for lengths, blanks and choices, so a
-    # request that bypasses the HTML form gets the same rules.
+    # request that bypasses the HTML form gets the same rules. Forms also
+    # refuse NUL characters, models do not: PostgreSQL cannot store them (an
+    # error, not a refusal) where SQLite would, so refuse them here too.
+    errors = {}
+    for field in instance._meta.concrete_fields:
+        value = getattr(instance, field.attname, None)
+        if isinstance(value, str) and field.name not in (exclude or ()):
+            try:
+                _NO_NUL(value)
+            except ValidationError as error:
+                errors[field.name] = error.error_list
+    if errors:
+        raise ValidationError(errors)
     instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
 
 

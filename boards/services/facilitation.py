@@ -162,7 +162,14 @@ def _set(atelier_id: int, **values) -> int:
 def set_phase(atelier_id: int, phase: str) -> None:
     if phase not in Phase.values:
         raise ValidationError(_("Phase inconnue."))
-    _set(atelier_id, phase=phase)
+    with transaction.atomic():
+        state = begin_write(atelier_id)
+        if state.phase == phase:
+            transaction.set_rollback(True)
+            return
+        closed_at = timezone.now() if phase == Phase.CLOSED else None
+        Atelier.objects.filter(pk=atelier_id).update(phase=phase, closed_at=closed_at)
+        _atelier_updated(state.version, atelier_id)
 
 
 def set_locked(atelier_id: int, locked: bool) -> None:

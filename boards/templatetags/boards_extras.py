@@ -12,3 +12,11 @@ def clock(seconds: int | float | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+@register.simple_tag
+def contact_retention_days() -> int:
+    """Days after an atelier is over before contacts in offers are erased."""
+    from boards.services.privacy import retention_days
+
+    return retention_days()

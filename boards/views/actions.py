@@ -64,7 +64,10 @@ def _form(request: HttpRequest, atelier: Atelier, impossible: Impossible, **kwar
 
 def _next_url(request: HttpRequest, default: str) -> str:
     wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    # A path of this site only: redirect() would take "plan" for a view name.
+    if wanted.startswith("/") and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return wanted
     return default
 

@@ -112,7 +112,9 @@ def team(request: HttpRequest, atelier: Atelier) -> HttpResponse:
         if "remove" in request.POST:
             remove = request.POST.get("remove", "")
             # A forged, non-numeric id is a 404 like any unknown one, not a 500.
-            user = User.objects.filter(pk=remove, facilitated_ateliers=atelier).first() if remove.isdigit() else None
+            # isdigit() alone lets "²" through, which int() refuses.
+            is_id = remove.isascii() and remove.isdigit()
+            user = User.objects.filter(pk=remove, facilitated_ateliers=atelier).first() if is_id else None
             if user is None:
                 raise Http404
             actions.remove_facilitator(atelier, user)
@@ -272,7 +274,7 @@ def timer(request: HttpRequest, atelier: Atelier) -> HttpResponse:
 @facilitator_required
 def spotlight(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     raw = request.POST.get("impossible", "")
-    impossible_id = int(raw) if raw.isdigit() else None
+    impossible_id = int(raw) if raw.isascii() and raw.isdigit() else None
     if raw and impossible_id is None:
         raise Http404
     return _act(request, atelier, actions.set_spotlight, atelier.pk, impossible_id)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import fragments, presence, services
+from boards import fragments, presence, ratelimit, services
 from boards.access import (
     TooManyAttempts,
     joined_atelier_ids,
@@ -83,13 +83,17 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     if participant_from_session(request.session, atelier) is not None:
         return redirect(atelier)
     form = ParticipantForm(request.POST if request.method == "POST" else None)
+    refusal = None
     if request.method == "POST" and form.is_valid():
-        participant = _run(form, services.join_atelier, atelier, **form.cleaned_data)
-        if participant is not None:
+        refusal = ratelimit.join_refusal(request, atelier)
+        if refusal is not None:
+            form.add_error(None, refusal.message)
+        elif (participant := _run(form, services.join_atelier, atelier, **form.cleaned_data)) is not None:
             remember_participant(request, participant)
             return redirect(atelier)
     status = UNPROCESSABLE if form.errors else 200
-    return render(request, "boards/join.html", {"atelier": atelier, "form": form}, status=status)
+    response = render(request, "boards/join.html", {"atelier": atelier, "form": form}, status=status)
+    return refusal.respond(response) if refusal else response
 
 
 @require_http_methods(["GET", "POST"])
@@ -191,6 +195,11 @@ def more_impossibles(request: HttpRequest, participant: Participant) -> HttpResp
 @participant_required
 def post_impossible(request: HttpRequest, participant: Participant) -> HttpResponse:
     form = ImpossibleForm(request.POST, categories=participant.atelier.offered_categories())
+    if form.is_valid() and (refusal := ratelimit.impossible_refusal(participant, form.cleaned_data["submission_key"])):
+        if request.htmx:
+            return refusal.toast()
+        form.add_error(None, refusal.message)
+        return refusal.respond(_render_board(request, participant, impossible_form=form))
     impossible = form.is_valid() and _run(form, services.post_impossible, participant, **form.cleaned_data)
     if impossible:
         if request.htmx:
@@ -249,6 +258,12 @@ def offer_help(request: HttpRequest, participant: Participant, impossible_id: in
     form = HelpOfferForm(request.POST if request.method == "POST" else None)
     offer = None
     if request.method == "POST" and form.is_valid():
+        if refusal := ratelimit.offer_refusal(participant, form.cleaned_data["submission_key"]):
+            if request.htmx:
+                return refusal.toast()
+            form.add_error(None, refusal.message)
+            context = {"atelier": participant.atelier, "participant": participant, "impossible": impossible}
+            return refusal.respond(render(request, "boards/offer.html", {**context, "form": form}))
         try:
             offer = _run(form, services.offer_help, participant, impossible.pk, **form.cleaned_data)
         except services.NotFound:

@@ -7,17 +7,38 @@
  * Every (re)connection carries the page's version, and every ping asks the
  * server for its version: if the page has not caught up a few seconds
  * later, a message was lost and the page asks for a snapshot.
+ *
+ * When the server says its live updates stopped (Redis away: live-layer
+ * "down"), the page says so and pings more often, catching up from the
+ * database; when they resume ("up") it asks for whatever it missed.
+ *
+ * A ping left unanswered means the connection died without the browser
+ * noticing (a phone that lost its Wi-Fi): the page opens a new one. Back on
+ * the network or on screen, it checks at once rather than at the next ping.
  */
 (function () {
   "use strict";
 
   var PING_MS = 25000;
+  var INTERRUPTED_PING_MS = 10000;
   var MARKER = /id="live-version" data-version="(\d+)" data-kind="(\w+)"/;
   var PING_REPLY = /^<div id="live-ping" data-version="(\d+)"/;
+  var LAYER = /^<div id="live-layer" data-state="(up|down)"/;
   var CATCH_UP_MS = 3000;
-  var socket = null;
+  var PING_TIMEOUT_MS = 10000;
+  // Reconnecting after a clean close: full jitter over an exponential
+  // ceiling, so a room whose server restarted does not come back at once.
+  var RECONNECT_MIN_MS = 500;
+  var RECONNECT_BASE_MS = 2000;
+  var RECONNECT_CAP_MS = 30000;
+  var socket = null;       // the htmx wrapper while a socket is open
+  var wrapper = null;      // the htmx wrapper, open or not
+  var latest = null;       // the WebSocket the wrapper uses now
+  var silence = null;      // fires if a ping gets no answer
+  var wokeUp = false;
   var pingTimer = null;
   var opened = false;
+  var cleanRetries = 0;
   var myMeToos = new Set();
 
   function byId(id) { return document.getElementById(id); }
@@ -27,12 +48,26 @@
     return marker ? parseInt(marker.dataset.version, 10) : 0;
   }
 
-  function setStatus(state) {
+  /* `label` names one of the element's data-label-* texts; without it (or
+   * when the element has no such text) the state's own is shown. */
+  function setStatus(state, label) {
     var status = byId("live-status");
     if (!status) return;
     status.dataset.state = state;
-    var label = status.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)];
-    if (label) status.textContent = label;
+    var key = function (name) { return "label" + name.charAt(0).toUpperCase() + name.slice(1); };
+    var text = (label && status.dataset[key(label)]) || status.dataset[key(state)];
+    if (text) status.textContent = text;
+  }
+
+  function reconnectDelay(attempt) {
+    var ceiling = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * Math.pow(2, attempt));
+    return RECONNECT_MIN_MS + Math.random() * ceiling;
+  }
+  window.cerveauLive = { reconnectDelay: reconnectDelay };  // checked by tests/test_faults.py
+
+  function startPings(every) {
+    clearInterval(pingTimer);
+    pingTimer = setInterval(ping, every);
   }
 
   function requestResync() {
@@ -43,8 +78,36 @@
   }
 
   function ping() {
-    if (socket) socket.send(JSON.stringify({ type: "ping", version: currentVersion() }));
+    if (!socket) return;
+    socket.send(JSON.stringify({ type: "ping", version: currentVersion() }));
+    if (!silence) {
+      silence = setTimeout(function () {
+        silence = null;
+        if (socket) socket.reconnect();
+      }, PING_TIMEOUT_MS);
+    }
   }
+
+  function heard() {
+    clearTimeout(silence);
+    silence = null;
+  }
+
+  /* Back on the network or on screen: ask now whether we missed something
+   * (an open socket), or reconnect without waiting for the back-off. */
+  function wakeUp() {
+    if (socket) {
+      wokeUp = true;
+      ping();
+    } else if (wrapper && (!latest || latest.readyState >= WebSocket.CLOSING)) {
+      wrapper.reconnect();
+    }
+  }
+  window.addEventListener("online", wakeUp);
+  document.addEventListener("resume", wakeUp);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") wakeUp();
+  });
 
   /* Pushed fragments are shared by the whole room, so they cannot know
    * which "moi aussi" are mine: apply that here after every swap. */
@@ -127,7 +190,8 @@
    * so it sends a snapshot only when something was missed. */
   if (window.htmx) {
     htmx.createWebSocket = function (url) {
-      return new WebSocket(url.replace(/([?&]v=)\d*/, "$1" + currentVersion()));
+      latest = new WebSocket(url.replace(/([?&]v=)\d*/, "$1" + currentVersion()));
+      return latest;
     };
 
     /* A phone shows only the first cards of a big board: pushes about cards
@@ -172,18 +236,23 @@
   });
 
   document.addEventListener("htmx:wsOpen", function (event) {
-    socket = event.detail.socketWrapper;
+    socket = wrapper = event.detail.socketWrapper;
+    heard();
+    cleanRetries = 0;
     setStatus("online");
     // Back after a drop: the socket URL carried our version (see
     // htmx.createWebSocket above), so the server already sent a snapshot if we
     // were behind. Facilitators' screens simply fetch their panels again.
     if (opened && document.body.dataset.screen === "refresh") scheduleRefresh();
     opened = true;
-    clearInterval(pingTimer);
-    pingTimer = setInterval(ping, PING_MS);
+    startPings(PING_MS);
   });
 
   document.addEventListener("htmx:wsClose", function (event) {
+    // A socket the wrapper replaced (reconnecting a silent one): not ours any more.
+    if (latest && event.detail.event.target !== latest) return;
+    wrapper = event.detail.socketWrapper || wrapper;
+    heard();
     clearInterval(pingTimer);
     socket = null;
     var code = event.detail.event.code;
@@ -197,8 +266,9 @@
     // restart, daphne's socket timeout) says 1000/1001, and the room must
     // come back all the same.
     if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && event.detail.socketWrapper) {
-      var wrapper = event.detail.socketWrapper;
-      setTimeout(function () { wrapper.reconnect(); }, 1000 + Math.random() * 4000);
+      var closed = event.detail.socketWrapper;
+      setTimeout(function () { closed.reconnect(); }, reconnectDelay(cleanRetries));
+      cleanRetries += 1;
     }
   });
 
@@ -216,11 +286,30 @@
   }
 
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    heard();
+    var layer = LAYER.exec(event.detail.message);
+    if (layer) {
+      event.preventDefault();
+      if (layer[1] === "down") {
+        setStatus("offline", "interrupted");
+        startPings(INTERRUPTED_PING_MS);
+      } else {
+        setStatus("online");
+        startPings(PING_MS);
+        if (document.body.dataset.screen === "refresh") scheduleRefresh();
+        else requestResync();
+      }
+      return;
+    }
     var reply = PING_REPLY.exec(event.detail.message);
     if (reply) {
       event.preventDefault();
       var serverVersion = parseInt(reply[1], 10);
-      if (currentVersion() < serverVersion) {
+      var justWoke = wokeUp;
+      wokeUp = false;
+      if (justWoke && currentVersion() < serverVersion) {
+        requestResync();  // back from a sleep: what we miss is not in flight
+      } else if (currentVersion() < serverVersion) {
         setTimeout(function () {
           if (currentVersion() < serverVersion) requestResync();
         }, CATCH_UP_MS);
@@ -270,6 +359,8 @@
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     if (status === 409) return;  // a refusal: "cerveau:refused" says why
+    // A 503 (the database away) says why the same way: keep its message.
+    if ((event.detail.xhr.getResponseHeader("HX-Trigger") || "").indexOf("cerveau:refused") >= 0) return;
     var messages = document.body.dataset;
     toast(status === 404 ? messages.msgGone : status === 403 ? messages.msgForbidden : messages.msgError);
   });

@@ -1,0 +1,63 @@
+"""Log lines as JSON objects, one per line (CERVEAU_LOG_FORMAT=json).
+
+Log collectors (journald, Loki, a hosting provider's console) then index the
+fields that callers pass with ``extra={...}`` — the atelier, the close code,
+the origin of a refused socket — instead of parsing sentences.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from typing import Any
+
+# What every LogRecord carries; anything else on a record came from `extra=`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def _fallback(value: Any) -> str:
+    # Extras are not always JSON (Django's request logger passes the request):
+    # their text is better than losing the line.
+    return str(value)
+
+
+class JSONFormatter(logging.Formatter):
+    """timestamp (UTC, ISO 8601), level, logger, message, then the record's
+    extra fields; an exception's traceback goes in `exception`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": datetime.datetime.fromtimestamp(record.created, tz=datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            # The four fields above win over an extra of the same name.
+            if key not in _RECORD_ATTRIBUTES and key not in entry and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        try:
+            return json.dumps(entry, ensure_ascii=False, default=_fallback)
+        except (TypeError, ValueError):  # e.g. a dict with tuple keys, a cycle
+            return json.dumps({key: _serialisable(value) for key, value in entry.items()}, ensure_ascii=False)
+
+
+def _serialisable(value: Any) -> Any:
+    try:
+        json.dumps(value, default=_fallback)
+    except (TypeError, ValueError):
+        return _fallback(value)
+    return value
