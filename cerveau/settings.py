@@ -135,7 +135,16 @@ DATABASE_URL = env_str("DATABASE_URL")
 # never share (and delete) each other's database.
 TEST_DB_SUFFIX = str(os.getpid())
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # A pool per process: a room tapping at once shares a few connections
+    # instead of opening one per request thread (PostgreSQL allows ~100).
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": env_int("CERVEAU_DB_POOL_SIZE", 20),
+        # Long enough for a room all tapping at once to queue for a
+        # connection; a lost database answers 503 once it is over.
+        "timeout": env_int("CERVEAU_DB_POOL_TIMEOUT", 30),
+    }
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_DB_SUFFIX}"}
     # A database that went away must fail a request quickly (and clearly),
     # not hang it: the next request reconnects.

@@ -1019,6 +1019,8 @@ def test_a_database_blip_answers_503_then_recovers_by_itself_without_duplicates(
 
     code = live_atelier.code
     environment = servers.server_environment(database_address=("127.0.0.1", database_proxy.port))
+    # Give up on a pooled connection sooner than the clients' 10 s timeout.
+    environment["CERVEAU_DB_POOL_TIMEOUT"] = "5"
     ledger = Ledger()
     with servers.running_servers(1, tmp_path, env=environment) as (server,), Room(ledger) as room:
         pid = server.process.pid
