@@ -10,7 +10,6 @@ WebsocketCommunicator; the last one attacks a real daphne process with a raw
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -20,12 +19,9 @@ from importlib import import_module
 
 import httpx
 import pytest
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connections
 from websockets.exceptions import ConnectionClosed
 
 from boards import consumers, ratelimit, services
@@ -44,7 +40,7 @@ from boards.models import (
 )
 from boards.security import CLOSE_FORBIDDEN_ORIGIN
 from cerveau.asgi import application
-from tests import servers
+from tests import servers, test_consumer
 from tests.conftest import close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,16 +130,9 @@ def reject_records(caplog, reason: str) -> list[logging.LogRecord]:
 # --- Fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-async def _isolated():
-    await sync_to_async(cache.clear)()
-    yield
-    pending = list(consumers._presence_pending.values())
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    consumers._presence_pending.clear()
-    await sync_to_async(connections.close_all)()
+# The consumer tests' isolation (fresh cache, no presence timer or database
+# connection left behind), autouse here too.
+_isolated = test_consumer._isolated
 
 
 @pytest.fixture
