@@ -108,6 +108,12 @@ class _consistent_read(transaction.Atomic):
     already contains N+1 would make the client apply N+1 twice. PostgreSQL's
     default READ COMMITTED gives each statement a new view, so ask for
     REPEATABLE READ when this is the outermost transaction.
+
+    SQLite's write transactions begin IMMEDIATE (settings), which takes the
+    write lock: a read must not, or every page load and snapshot would queue
+    with the writers (and a crowd of readers starve them past the busy
+    timeout). A DEFERRED transaction in WAL mode reads one snapshot, from its
+    first read, without taking any lock.
     """
 
     def __init__(self) -> None:
@@ -115,6 +121,14 @@ class _consistent_read(transaction.Atomic):
 
     def __enter__(self) -> None:
         outermost = not connection.in_atomic_block
+        if outermost and connection.vendor == "sqlite":
+            connection.ensure_connection()
+            mode, connection.transaction_mode = connection.transaction_mode, "DEFERRED"
+            try:
+                super().__enter__()
+            finally:
+                connection.transaction_mode = mode
+            return
         super().__enter__()
         if outermost and connection.vendor == "postgresql":
             with connection.cursor() as cursor:

@@ -48,6 +48,22 @@ def begin_write(atelier_id: int) -> AtelierState:
     return AtelierState(atelier_id, version, phase, locked, premoderation, spotlight_id)
 
 
+def refused_now(atelier_id: int, action: phases.Action) -> Refused | None:
+    """The refusal the committed rules give `action` now, read without the
+    write lock, or None.
+
+    A participant's write first asks this: once a closing phase commits, a
+    room's last taps are answered at once instead of each queueing for the
+    write lock only to be refused (on SQLite, one writer at a time, that
+    queue starved some taps past the busy timeout). A None settles nothing:
+    `begin_write` + `require` stay the authority.
+    """
+    phase, locked = Atelier.objects.values_list("phase", "locked").get(pk=atelier_id)
+    if phases.allows(phase, locked, action):
+        return None
+    return Refused(phases.refusal(locked, action), code="phase")
+
+
 def require(state: AtelierState, action: phases.Action) -> None:
     if not phases.allows(state.phase, state.locked, action):
         raise Refused(phases.refusal(state.locked, action), code="phase")

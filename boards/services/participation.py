@@ -10,7 +10,14 @@ from django.utils.translation import gettext as _
 from boards import broadcast, phases
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
-from boards.services.core import Refused, begin_write, check_submission_key, get_impossible, require
+from boards.services.core import (
+    Refused,
+    begin_write,
+    check_submission_key,
+    get_impossible,
+    refused_now,
+    require,
+)
 from boards.services.core import clean as _clean
 
 
@@ -61,6 +68,12 @@ def post_impossible(
     _clean(impossible, exclude=["atelier", "author"])
     if category not in participant.atelier.categories:
         raise ValidationError({"category": _("Cette catégorie n'est pas proposée dans cet atelier.")})
+    if refusal := refused_now(participant.atelier_id, Action.POST):
+        # A retry of a post that made it stays a success, as under the lock.
+        existing = Impossible.objects.filter(author=participant, submission_key=key).first()
+        if existing is not None:
+            return existing
+        raise refusal
     with transaction.atomic():
         state = begin_write(participant.atelier_id)
         existing = Impossible.objects.filter(author=participant, submission_key=key).first()
@@ -79,6 +92,9 @@ def post_impossible(
 def set_me_too(participant: Participant, impossible_id: int, *, on: bool) -> Impossible:
     """Say (on=True) or withdraw (on=False) "moi aussi". Idempotent: it sets a
     state rather than toggling, so a retried request changes nothing."""
+    if refusal := refused_now(participant.atelier_id, Action.ME_TOO):
+        get_impossible(participant.atelier_id, impossible_id)  # unknown or hidden: NotFound first, as under the lock
+        raise refusal
     with transaction.atomic():
         state = begin_write(participant.atelier_id)
         impossible = get_impossible(participant.atelier_id, impossible_id)
@@ -123,6 +139,12 @@ def offer_help(
         submission_key=key,
     )
     _clean(offer, exclude=["impossible", "author"])
+    if refusal := refused_now(participant.atelier_id, Action.OFFER):
+        get_impossible(participant.atelier_id, impossible_id)
+        existing = HelpOffer.objects.filter(author=participant, submission_key=key).first()
+        if existing is not None:
+            return existing
+        raise refusal
     with transaction.atomic():
         state = begin_write(participant.atelier_id)
         impossible = get_impossible(participant.atelier_id, impossible_id)
