@@ -268,6 +268,8 @@ class Harness:
             DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join(python_path),
+            # The writers are a load generator, not a room: no per-participant limits.
+            CERVEAU_RATE_LIMITS="impossible=1000000/600,offer=1000000/600",
         )
         if backend == "sqlite":
             env["CERVEAU_SQLITE_PATH"] = str(self.tmp / "bench.sqlite3")

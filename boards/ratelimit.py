@@ -51,7 +51,8 @@ class Limit:
     seconds: int
 
 
-# Overridden one by one with settings.RATE_LIMITS, e.g. {"impossible": (10, 600)}.
+# Overridden one by one with settings.RATE_LIMITS (CERVEAU_RATE_LIMITS),
+# e.g. {"impossible": (10, 600)}.
 DEFAULT_LIMITS = {
     # Per participant.
     "impossible": Limit(10, 600),
@@ -74,7 +75,7 @@ TOO_MANY_JOINS = _("Trop d'inscriptions depuis ce réseau ou ce navigateur. Pati
 
 
 def limit(name: str) -> Limit:
-    configured = getattr(settings, "RATE_LIMITS", {}).get(name)
+    configured = settings.RATE_LIMITS.get(name)
     return Limit(*configured) if configured is not None else DEFAULT_LIMITS[name]
 
 
@@ -226,7 +227,7 @@ class MessageBucket:
     `per_second` on average. Local to the socket's process, like the socket."""
 
     def __init__(self, burst: float | None = None, per_second: float | None = None, clock=time.monotonic) -> None:
-        configured = getattr(settings, "RATE_LIMITS", {}).get("socket_messages", DEFAULT_SOCKET_MESSAGES)
+        configured = settings.RATE_LIMITS.get("socket_messages", DEFAULT_SOCKET_MESSAGES)
         default_burst, default_rate = configured
         self.burst = float(default_burst if burst is None else burst)
         self.per_second = float(default_rate if per_second is None else per_second)

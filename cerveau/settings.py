@@ -216,6 +216,31 @@ CACHES = {
     ),
 }
 
+# Write limits (boards/ratelimit.py), "name=count/seconds" separated by
+# commas, each overriding one default, e.g. "impossible=30/600,offer=40/600".
+# socket_messages is "burst/per_second" for each WebSocket.
+RATE_LIMIT_NAMES = ("impossible", "offer", "join_address", "join_session", "socket_messages")
+
+
+def env_rate_limits(name: str) -> dict[str, tuple[float, float]]:
+    limits = {}
+    for item in env_list(name, []):
+        key, _sep, value = item.partition("=")
+        count, _slash, period = value.partition("/")
+        try:
+            parsed = (float(count), float(period))
+        except ValueError:
+            parsed = None
+        if key.strip() not in RATE_LIMIT_NAMES or parsed is None or min(parsed) <= 0:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} must be name=count/seconds with a name among {', '.join(RATE_LIMIT_NAMES)}"
+            )
+        limits[key.strip()] = parsed if key.strip() == "socket_messages" else (int(parsed[0]), int(parsed[1]))
+    return limits
+
+
+RATE_LIMITS = env_rate_limits("CERVEAU_RATE_LIMITS")
+
 # --- Sessions: participants have no account, the session cookie is who they are.
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_COOKIE_SAMESITE = "Lax"

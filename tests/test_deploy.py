@@ -148,7 +148,7 @@ def test_nginx_accepts_the_configuration(tmp_path):
 
 def _variables_read_by_the_settings() -> set[str]:
     settings = (ROOT / "cerveau" / "settings.py").read_text()
-    return set(re.findall(r'env_(?:str|bool|int|list)\("([A-Z0-9_]+)"', settings))
+    return set(re.findall(r'env_(?:str|bool|int|list|rate_limits)\("([A-Z0-9_]+)"', settings))
 
 
 def test_the_settings_read_the_variables_we_expect():

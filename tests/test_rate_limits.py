@@ -324,3 +324,32 @@ def test_concurrent_posts_cannot_all_take_the_last_slots(shared_cache, atelier):
 
     assert Counter(statuses) == {302: IMPOSSIBLES.count, 429: 30 - IMPOSSIBLES.count}
     assert Impossible.objects.count() == IMPOSSIBLES.count
+
+
+# --- Configured from the environment ----------------------------------------------------------
+
+
+def test_the_environment_replaces_limits_one_by_one(monkeypatch):
+    from cerveau.settings import env_rate_limits
+
+    monkeypatch.setenv("CERVEAU_RATE_LIMITS", "impossible=30/600, socket_messages=10/0.5")
+    assert env_rate_limits("CERVEAU_RATE_LIMITS") == {"impossible": (30, 600), "socket_messages": (10.0, 0.5)}
+    monkeypatch.delenv("CERVEAU_RATE_LIMITS")
+    assert env_rate_limits("CERVEAU_RATE_LIMITS") == {}
+
+
+@pytest.mark.parametrize("raw", ["impossibles=30/600", "impossible=30", "impossible=trente/600", "offer=0/600"])
+def test_a_mistyped_limit_stops_the_start(monkeypatch, raw):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from cerveau.settings import env_rate_limits
+
+    monkeypatch.setenv("CERVEAU_RATE_LIMITS", raw)
+    with pytest.raises(ImproperlyConfigured, match="name=count/seconds"):
+        env_rate_limits("CERVEAU_RATE_LIMITS")
+
+
+def test_a_configured_limit_applies(settings):
+    settings.RATE_LIMITS = {"impossible": (30, 600)}
+    assert ratelimit.limit("impossible") == ratelimit.Limit(30, 600)
+    assert ratelimit.limit("offer") == OFFERS
