@@ -116,10 +116,25 @@ def close_token(token: str) -> None:
 
 def close_session(group: str, code: int) -> None:
     """Close every socket of one browser session (after logging out)."""
+    _close_group(group, code, "a session that logged out")
+
+
+def team_group(atelier_id: int, user_id: int) -> str:
+    """The sockets one facilitator opened on one atelier."""
+    return f"team-{atelier_id}-{user_id}"
+
+
+def close_team_member(atelier_id: int, user_id: int) -> None:
+    """Someone left the atelier's team: their open console and projector close
+    (4403, not a member), as they would refuse to open now."""
+    _close_group(team_group(atelier_id, user_id), 4403, "a facilitator removed from the team")
+
+
+def _close_group(group: str, code: int, whose: str) -> None:
     try:
         async_to_sync(get_channel_layer().group_send)(group, {"type": "board.close", "code": code})
     except Exception:
-        logger.warning("could not close the sockets of a session that logged out")
+        logger.warning("could not close the sockets of %s", whose)
 
 
 # --- Is the channel layer carrying messages? -------------------------------------

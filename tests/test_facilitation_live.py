@@ -5,8 +5,9 @@ sockets are let in by their login (the session's user). What they do goes
 through `boards.services.facilitation` and reaches every phone as the next
 version, with the fragments that change: the `#atelier-state` partial for the
 phase, the lock, the timer and the spotlight; deletions, counts and card
-bodies for moderation. Logging out closes that browser's sockets (4401);
-deleting the atelier closes all of its sockets (4404).
+bodies for moderation. Logging out closes that browser's sockets (4401),
+leaving the team closes that facilitator's (4403), deleting the atelier
+closes all of its sockets (4404).
 
 Everything goes through `cerveau.asgi.application`, as in test_consumer.py,
 and needs real commits: consumers read the database from other threads.
@@ -456,6 +457,28 @@ async def test_a_logged_out_browser_cannot_reconnect(sockets, facilitator):
     communicator = await sockets(cookie)
 
     await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+
+
+async def test_leaving_the_team_closes_that_facilitators_sockets_with_4403(
+    synced, sockets, atelier, facilitator, co_facilitator, phone
+):
+    console, _v = await synced(_cookie(co_facilitator))
+    projector, _v = await synced(_cookie(co_facilitator), "/ws/a/TST234/?lang=en")
+    own_console, current = await synced(_cookie(facilitator))
+    on_phone, _v = await synced(phone)
+
+    response = await sync_to_async(facilitator.post)("/a/TST234/console/team/", {"remove": co_facilitator.user.pk})
+
+    assert response.status_code == 302
+    await expect_closed(console, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(projector, consumers.CLOSE_NOT_A_MEMBER)
+    # Reopening is refused, as for anyone outside the team.
+    await expect_closed(await sockets(_cookie(co_facilitator)), consumers.CLOSE_NOT_A_MEMBER)
+    # The one who stays and the phones stay connected and live.
+    for still_open in (own_console, on_phone):
+        assert await board_frames(still_open) == []
+        await still_open.send_json_to({"type": "resync", "version": current - 1})
+        assert live_version(await next_board_message(still_open)) == (current, "snapshot")
 
 
 async def test_deleting_the_atelier_closes_its_sockets_with_4404(

@@ -132,6 +132,7 @@ def remove_facilitator(atelier: Atelier, user) -> None:
         if atelier.facilitators.count() <= 1:
             raise ValidationError(_("Un atelier garde au moins une personne à l'animation."))
         atelier.facilitators.remove(user)
+        transaction.on_commit(lambda: broadcast.close_team_member(atelier.pk, user.pk))
 
 
 def delete_atelier(atelier: Atelier) -> None:
