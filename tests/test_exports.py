@@ -375,6 +375,19 @@ def test_the_pdf_lists_the_most_shared_impossibles_left_without_action_or_help(r
     assert SOUDEURS not in text[without_action:without_help]
 
 
+def test_the_pdf_leaves_out_emoji_rather_than_print_empty_boxes(room, facilitator):
+    _action(room.atelier, room.soudeurs, facilitator.user, title="Merci 🙏 à tous 👩🏽\u200d🔧 🇫🇷", next_step="Go ✅")
+
+    content = _content(room, "pdf")
+    text = _pdf_text(content)
+
+    assert "Merci à tous" in text
+    # A character without a glyph comes back from the PDF as NUL (an empty box on paper).
+    assert "\x00" not in "".join(_pdf_pages(content))
+    # The other exports keep every character.
+    assert "Merci 🙏 à tous 👩🏽\u200d🔧 🇫🇷" in _content(room, "md").decode()
+
+
 def test_the_pdf_numbers_its_pages_and_repeats_the_table_header(room, facilitator):
     for n in range(45):
         _action(room.atelier, room.soudeurs, facilitator.user, title=f"Action numéro {n:02d}", next_step="Appeler")

@@ -71,9 +71,20 @@ def _register_fonts() -> None:
     )
 
 
+def _drawable(text: str) -> str:
+    """Leave out what DejaVu has no glyph for (emoji, mostly, with their
+    joiners and variation selectors): it would print as empty boxes."""
+    glyphs = pdfmetrics.getFont("DejaVuSans").face.charToGlyph
+    kept = "".join(char for char in text if ord(char) in glyphs or char in "\n\r\t")
+    return _SPACES.sub(" ", kept).strip(" ") if len(kept) < len(text) else text
+
+
+_SPACES = re.compile(r" {2,}")
+
+
 def _markup(text: str | None) -> str:
     """User or label text for a Paragraph: shown literally, never read as markup."""
-    text = xml_escape(clean_text(text)).replace("\r\n", "\n").replace("\r", "\n")
+    text = xml_escape(_drawable(clean_text(text))).replace("\r\n", "\n").replace("\r", "\n")
     # reportlab wraps at U+202F as at a plain space; U+00A0 it keeps whole.
     text = text.replace("\u202f", "\u00a0")
     for pattern, replacement in _FRENCH_SPACES:
@@ -188,7 +199,7 @@ def _paged_canvas(title: str, footer: str) -> type[Canvas]:
 
 
 def _shorten(text: str, limit: int) -> str:
-    text = " ".join(clean_text(text).split())
+    text = " ".join(_drawable(clean_text(text)).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
