@@ -127,8 +127,9 @@ WSGI_APPLICATION = None
 
 # --- Database -------------------------------------------------------------
 # SQLite by default. WAL lets readers run beside the writer; IMMEDIATE makes
-# every transaction take the write lock up front, so concurrent writers queue
-# (busy timeout) instead of failing with "database is locked" on upgrade.
+# every write transaction take the write lock up front, so concurrent writers
+# queue (busy timeout) instead of failing with "database is locked" on
+# upgrade. Board reads begin DEFERRED instead (boards/fragments.py): no lock.
 SQLITE_PATH = Path(env_str("CERVEAU_SQLITE_PATH") or BASE_DIR / "db.sqlite3")
 DATABASE_URL = env_str("DATABASE_URL")
 # Test databases are named per test process, so two test runs on one machine
