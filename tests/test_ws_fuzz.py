@@ -127,6 +127,16 @@ def reject_records(caplog, reason: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if getattr(r, "event", None) == "ws.reject" and r.reason == reason]
 
 
+async def others_still_served(bystander, poster, version: int, closed: WebsocketCommunicator) -> None:
+    """After one socket was closed: the next write reaches a bystander at
+    once, and the closed socket hears nothing more."""
+    started = time.monotonic()
+    await database_sync_to_async(post_impossible)(poster.participant, "Impossible de garder nos apprentis")
+    assert live_version(await next_frame(bystander)) == (version + 1, "event")
+    assert time.monotonic() - started < 1.5
+    assert await closed.receive_nothing(timeout=0.3)
+
+
 # --- Fixtures -----------------------------------------------------------------------------------
 
 
@@ -415,13 +425,7 @@ async def test_a_frame_no_page_sends_closes_the_socket_with_a_proper_code(
     (record,) = reject_records(caplog, reason)
     assert (record.code, record.atelier, record.origin) == (code, alice.participant.atelier_id, ORIGIN)
     assert await rows() == before
-    # Everyone else is still served, at once.
-    started = time.monotonic()
-    await database_sync_to_async(post_impossible)(bob.participant, "Impossible de garder nos apprentis")
-    assert live_version(await next_frame(bystander)) == (current + 1, "event")
-    assert time.monotonic() - started < 1.5
-    # And the closed socket hears nothing more.
-    assert await hostile.receive_nothing(timeout=0.3)
+    await others_still_served(bystander, bob, current, closed=hostile)
 
 
 async def test_a_frame_at_the_size_limit_is_only_ignored(synced, room, alice):
@@ -464,12 +468,7 @@ async def test_a_flood_from_one_socket_is_closed_with_4429_and_others_are_still_
     (record,) = reject_records(caplog, "flood")
     assert (record.code, record.atelier, record.origin) == (4429, alice.participant.atelier_id, ORIGIN)
     assert await rows() == before
-
-    started = time.monotonic()
-    await database_sync_to_async(post_impossible)(bob.participant, "Impossible de garder nos apprentis")
-    assert live_version(await next_frame(bystander)) == (current + 1, "event")
-    assert time.monotonic() - started < 1.5
-    assert await flooder.receive_nothing(timeout=0.3)
+    await others_still_served(bystander, bob, current, closed=flooder)
 
 
 async def test_the_same_person_can_reconnect_after_a_flood(synced, room, alice):
