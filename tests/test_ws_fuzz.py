@@ -594,23 +594,22 @@ def _wait_for_log(server: servers.DaphneServer, text: str) -> None:
 
 
 @pytest.mark.servers
-def test_daphne_closes_a_binary_frame_with_4415_and_keeps_serving(daphne_server, live_room):
+@pytest.mark.parametrize(
+    ("frame", "code", "logged"),
+    [
+        pytest.param(
+            b"\x00\x01\x02 binary \xff", consumers.CLOSE_UNSUPPORTED_DATA, "websocket closed: binary frame", id="binary"
+        ),
+        pytest.param("x" * (512 * 1024), consumers.CLOSE_TOO_BIG, "websocket closed: message too big", id="512KiB"),
+    ],
+)
+def test_daphne_closes_a_frame_no_page_sends_and_keeps_serving(daphne_server, live_room, frame, code, logged):
     _hostile, bystander, watcher, socket = live_room
-    socket.connection.send(b"\x00\x01\x02 binary \xff")
-    assert _until_closed(socket) == (consumers.CLOSE_UNSUPPORTED_DATA, 0)
+    socket.connection.send(frame)
+    assert _until_closed(socket) == (code, 0)
     assert _served_promptly(watcher, bystander) < 3
     _assert_still_up(daphne_server)
-    _wait_for_log(daphne_server, "websocket closed: binary frame")
-
-
-@pytest.mark.servers
-def test_daphne_closes_a_512_kib_frame_with_4413_and_keeps_serving(daphne_server, live_room):
-    _hostile, bystander, watcher, socket = live_room
-    socket.connection.send("x" * (512 * 1024))
-    assert _until_closed(socket) == (consumers.CLOSE_TOO_BIG, 0)
-    assert _served_promptly(watcher, bystander) < 3
-    _assert_still_up(daphne_server)
-    _wait_for_log(daphne_server, "websocket closed: message too big")
+    _wait_for_log(daphne_server, logged)
 
 
 @pytest.mark.servers
