@@ -108,10 +108,7 @@ def token_group(token: str) -> str:
 
 def close_token(token: str) -> None:
     """A share or follow-up link was revoked: pages opened with it close."""
-    try:
-        async_to_sync(get_channel_layer().group_send)(token_group(token), {"type": "board.close", "code": 4404})
-    except Exception:
-        logger.warning("could not close the sockets of a revoked link")
+    _close_group(token_group(token), 4404, "a revoked link")
 
 
 def close_session(group: str, code: int) -> None:

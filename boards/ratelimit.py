@@ -79,10 +79,6 @@ def limit(name: str) -> Limit:
     return Limit(*configured) if configured is not None else DEFAULT_LIMITS[name]
 
 
-def _cache():
-    return _SharedOrLocal()
-
-
 class _SharedOrLocal:
     """The shared counters, or this process's own while Redis is away: every
     participant's request looks its atelier up, and must not fail for that."""
@@ -98,13 +94,16 @@ class _SharedOrLocal:
         return call
 
 
+_counters = _SharedOrLocal()
+
+
 def _window(seconds: int) -> int:
     return int(time.time() // seconds)
 
 
 def _bump(key: str, seconds: int) -> int:
     """Add one to a counter that expires with its window; return the new value."""
-    cache = _cache()
+    cache = _counters
     cache.add(key, 0, seconds)
     try:
         return cache.incr(key)
@@ -155,7 +154,7 @@ def _submission(kind: str, participant, submission_key: str, rule: Limit, messag
     error) are not counted again. A refused submission gives its key back, so
     retrying it is counted, and refused, again.
     """
-    cache = _cache()
+    cache = _counters
     who = _identity(participant)
     claim = f"rl:{kind}:{who}:key:{_digest(submission_key)}"
     if not cache.add(claim, 1, rule.seconds):
@@ -199,7 +198,7 @@ def _digest(value: str) -> str:
 
 
 def _keys(address: str) -> tuple[str, str]:
-    window = int(time.time() // WINDOW_SECONDS)
+    window = _window(WINDOW_SECONDS)
     return f"join-fail:{window}:ip:{address}", f"join-fail:{window}:all"
 
 
@@ -210,7 +209,7 @@ def client_address(request) -> str:
 
 def is_limited(request) -> bool:
     address_key, site_key = _keys(client_address(request))
-    counts = _cache().get_many([address_key, site_key])
+    counts = _counters.get_many([address_key, site_key])
     return counts.get(address_key, 0) >= PER_ADDRESS or counts.get(site_key, 0) >= SITEWIDE
 
 
