@@ -203,6 +203,19 @@ def test_joining_a_closed_atelier_is_refused(atelier, outsider):
     assert outsider.get(BOARD_URL).status_code == 302  # still not a member
 
 
+def test_the_join_page_of_a_closed_atelier_says_so_and_links_the_published_plan(atelier, outsider):
+    _set_state(Phase.CLOSED, False)
+
+    page = outsider.get("/a/TST234/join/").content.decode()
+    assert escape(str(phases.REFUSAL[Action.JOIN])) in page
+    assert 'name="name"' not in page  # no form it would refuse
+    assert "/plan/" not in page  # nothing published yet
+
+    Atelier.objects.filter(pk=atelier.pk).update(share_token="published-plan-token")
+    page = outsider.get("/a/TST234/join/").content.decode()
+    assert "/plan/published-plan-token/" in page
+
+
 def test_people_who_joined_still_read_a_closed_board(bob, impossible):
     _set_state(Phase.CLOSED, True)
     response = bob.get(BOARD_URL)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import fragments, presence, ratelimit, services
+from boards import fragments, phases, presence, ratelimit, services
 from boards.access import (
     TooManyAttempts,
     joined_atelier_ids,
@@ -30,6 +30,7 @@ from boards.access import (
 )
 from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm
 from boards.models import Atelier, Impossible, MeToo, Participant
+from boards.phases import Action, Phase
 from boards.services import plan as plan_services
 
 if TYPE_CHECKING:
@@ -92,7 +93,10 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
             remember_participant(request, participant)
             return redirect(atelier)
     status = UNPROCESSABLE if form.errors else 200
-    response = render(request, "boards/join.html", {"atelier": atelier, "form": form}, status=status)
+    # A closed atelier says so up front instead of showing a form it would refuse.
+    closed = phases.refusal(False, Action.JOIN) if atelier.phase == Phase.CLOSED else ""
+    context = {"atelier": atelier, "form": form, "closed": closed}
+    response = render(request, "boards/join.html", context, status=status)
     return refusal.respond(response) if refusal else response
 
 
