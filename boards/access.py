@@ -11,9 +11,11 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.signing import Signer
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from boards import ratelimit
 from boards.models import Atelier, Participant, Pilot
@@ -30,7 +32,7 @@ def normalise_code(raw: str) -> str:
 
 
 class TooManyAttempts(Exception):
-    """Too many wrong join codes from this address (or overall) lately."""
+    """Too many wrong join codes from this visitor's network lately."""
 
 
 def get_atelier_or_404(code: str) -> Atelier:
@@ -40,23 +42,61 @@ def get_atelier_or_404(code: str) -> Atelier:
         raise Http404 from None
 
 
-def lookup_atelier(request: HttpRequest, code: str) -> Atelier:
-    """Find the atelier a visitor's code names; wrong codes are counted, and
-    too many of them stop the look-ups for a while (TooManyAttempts)."""
-    if ratelimit.is_limited(request):
+def invitation(atelier: Atelier) -> str:
+    """The token the room's QR codes and links carry: proof that the visitor
+    read the code off the room's screens, so the guess limiter lets them in.
+    It follows the join code: a new code makes new invitations."""
+    return Signer(salt="boards.invitation").signature(atelier.code)[:INVITATION_LENGTH]
+
+
+INVITATION_LENGTH = 16
+INVITATION_PARAM = "invite"
+
+
+def _invited(request: HttpRequest, atelier: Atelier | None) -> bool:
+    if atelier is None:
+        return False
+    remembered = f"{INVITED_PREFIX}{atelier.pk}"
+    if request.session.get(remembered) == atelier.code:
+        return True
+    given = request.GET.get(INVITATION_PARAM, "")
+    if given and constant_time_compare(given, invitation(atelier)):
+        # Remembered for the join form's POST, which has no query string.
+        request.session[remembered] = atelier.code
+        return True
+    return False
+
+
+def find_by_code(request: HttpRequest, code: str) -> tuple[Atelier, Participant | None]:
+    """The atelier a visitor's code names, and who they are in it (None: not
+    joined yet).
+
+    Members are never slowed by the join-code limiter, whatever others do
+    from their network: it only refuses look-ups by people who have not
+    joined, from a network that tried too many wrong codes (TooManyAttempts,
+    the same answer for a right code as for a wrong one), unless they came
+    through an invitation link. Wrong codes are counted (Http404).
+    """
+    atelier = Atelier.objects.filter(code=normalise_code(code)).first()
+    participant = participant_from_session(request.session, atelier) if atelier else None
+    if participant is not None:
+        return atelier, participant
+    if not _invited(request, atelier) and ratelimit.guessing_blocked(request):
         raise TooManyAttempts
-    try:
-        return get_atelier_or_404(code)
-    except Http404:
-        ratelimit.record_failure(request)
-        raise
+    if atelier is None:
+        ratelimit.record_wrong_code(request)
+        raise Http404
+    return atelier, None
 
 
 def too_many_attempts(request: HttpRequest) -> HttpResponse:
-    return render(request, "boards/too_many_attempts.html", status=429)
+    response = render(request, "boards/too_many_attempts.html", status=429)
+    response["Retry-After"] = str(ratelimit.guessing_retry_after())
+    return response
 
 
 SESSION_PREFIX = "cerveau.participant."
+INVITED_PREFIX = "cerveau.invited."
 
 
 def session_key(atelier_id: int) -> str:
@@ -92,10 +132,9 @@ def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
     @wraps(view)
     def wrapper(request: HttpRequest, code: str, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            atelier = lookup_atelier(request, code)
+            atelier, participant = find_by_code(request, code)
         except TooManyAttempts:
             return too_many_attempts(request)
-        participant = participant_from_session(request.session, atelier)
         if participant is None:
             return redirect("boards:join", code=atelier.code)
         with atelier_time_zone(atelier):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import segno
 from django.conf import settings
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
+from boards import access
 from boards.models import Atelier
 
 
@@ -19,7 +22,15 @@ def absolute_url(request, path: str) -> str:
 
 
 def join_url(request, atelier: Atelier) -> str:
+    """The short address people type from a slide or a poster."""
     return absolute_url(request, reverse("boards:join", args=[atelier.code]))
+
+
+def invitation_url(request, atelier: Atelier) -> str:
+    """The address the room's QR codes and links open: it carries the
+    atelier's invitation, so the join-code limiter never refuses it."""
+    query = urlencode({access.INVITATION_PARAM: access.invitation(atelier)})
+    return f"{join_url(request, atelier)}?{query}"
 
 
 def qr_svg(url: str) -> SafeString:
@@ -31,4 +42,4 @@ def qr_svg(url: str) -> SafeString:
 
 
 def join_qr_svg(request, atelier: Atelier) -> SafeString:
-    return qr_svg(join_url(request, atelier))
+    return qr_svg(invitation_url(request, atelier))

@@ -1,10 +1,11 @@
 """Rate limits: slow down scripts, never a real room.
 
-Join-code guessing: only failed look-ups count, per client address and for
-the whole site, in fixed ten-minute windows. A room of 200 people behind one
-venue NAT joins with the right code and never meets the limit; a script
-trying codes does, long before it could find one (31^6 codes, a handful of
-live ateliers).
+Join-code guessing: only wrong codes count, per source network (/24, /64),
+in ten-minute windows, and only look-ups by people who are not members
+yet are ever refused (see "Join-code guessing" below). A room of 200 people
+behind one venue NAT joins with the right code and never meets the limit; a
+script trying codes does, long before it could find one (31^6 codes, a
+handful of live ateliers).
 
 Writes: posting impossibles and offering help are counted per participant
 (a person never posts ten impossibles in ten minutes), joining per address
@@ -27,6 +28,7 @@ ping every 25 seconds and a resync now and then.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -39,10 +41,6 @@ from django_htmx.http import trigger_client_event
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
-
-WINDOW_SECONDS = 600
-PER_ADDRESS = 60
-SITEWIDE = 1000
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,8 @@ DEFAULT_LIMITS = {
     "join_address": Limit(1000, 3600),
     # Per browser session, across ateliers.
     "join_session": Limit(20, 60),
+    # Wrong join codes per network (/24, /64) before its look-ups by code are refused.
+    "join_guess": Limit(60, 600),
 }
 # Per socket: (burst, messages per second).
 DEFAULT_SOCKET_MESSAGES = (30, 2.0)
@@ -195,11 +195,22 @@ def _digest(value: str) -> str:
 
 
 # --- Join-code guessing -----------------------------------------------------------------------
+#
+# Only people who are not members yet look an atelier up by its code: a
+# participant whose session already holds the atelier never meets this
+# limiter, whatever others do from the same network. Wrong codes are counted
+# per source prefix (a /24 in IPv4, a /64 in IPv6: what one household, venue
+# or attacker usually holds), and a prefix over the limit is refused every
+# look-up by code, right or wrong alike, so it learns nothing. There is no
+# site-wide block one attacker could trigger for everyone: an abnormal
+# site-wide rate is logged (once per window) for the people who run the site.
+# Links and QR codes shown in the room carry an invitation (access.invitation)
+# and are never refused: a newcomer at a venue whose address is guessing still
+# gets in by scanning the code on the screen.
 
-
-def _keys(address: str) -> tuple[str, str]:
-    window = _window(WINDOW_SECONDS)
-    return f"join-fail:{window}:ip:{address}", f"join-fail:{window}:all"
+# Wrong codes per network, within a window that opens at its first wrong
+# code (no calendar boundary for a script to straddle).
+ALERT_SITEWIDE = 1000
 
 
 def client_address(request) -> str:
@@ -207,15 +218,46 @@ def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def is_limited(request) -> bool:
-    address_key, site_key = _keys(client_address(request))
-    counts = _counters.get_many([address_key, site_key])
-    return counts.get(address_key, 0) >= PER_ADDRESS or counts.get(site_key, 0) >= SITEWIDE
+def source_prefix(address: str) -> str:
+    """The network a client address belongs to, as the guess counters see it."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    bits = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
-def record_failure(request) -> None:
-    for key in _keys(client_address(request)):
-        _bump(key, WINDOW_SECONDS)
+def _network_key(request) -> str:
+    return f"join-fail:net:{source_prefix(client_address(request))}"
+
+
+def guessing_blocked(request) -> bool:
+    """Has this visitor's network tried too many wrong codes lately?"""
+    return (_counters.get(_network_key(request)) or 0) >= limit("join_guess").count
+
+
+def guessing_retry_after() -> int:
+    """Seconds a refused network waits at most."""
+    return limit("join_guess").seconds
+
+
+def record_wrong_code(request) -> None:
+    rule = limit("join_guess")
+    _bump(_network_key(request), rule.seconds)
+    if _bump("join-fail:all", rule.seconds) >= ALERT_SITEWIDE and _counters.add("join-fail:alerted", 1, rule.seconds):
+        prefix = source_prefix(client_address(request))
+        logger.warning(
+            "join-code guessing: %s wrong codes site-wide within %s minutes (latest from %s); "
+            "networks past %s wrong codes are refused new look-ups, members and invitation links are not",
+            ALERT_SITEWIDE,
+            rule.seconds // 60,
+            prefix,
+            rule.count,
+            extra={"event": "ratelimit.guessing", "prefix": prefix},
+        )
 
 
 # --- WebSocket messages -----------------------------------------------------------------------

@@ -213,14 +213,20 @@ CACHES = {
     "ratelimit": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "cerveau"}
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+        # Never culled: LocMemCache drops a third of its keys past MAX_ENTRIES
+        # (300 by default), which would forget a guesser's counter in a full room.
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "ratelimit",
+            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        }
     ),
 }
 
 # Write limits (boards/ratelimit.py), "name=count/seconds" separated by
 # commas, each overriding one default, e.g. "impossible=30/600,offer=40/600".
 # socket_messages is "burst/per_second" for each WebSocket.
-RATE_LIMIT_NAMES = ("impossible", "offer", "join_address", "join_session", "socket_messages")
+RATE_LIMIT_NAMES = ("impossible", "offer", "join_address", "join_session", "join_guess", "socket_messages")
 
 
 def env_rate_limits(name: str) -> dict[str, tuple[float, float]]:

@@ -93,6 +93,7 @@ def fresh_rate_limits(settings, request):
     caches["ratelimit"] = {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": f"ratelimit-{request.node.nodeid}",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
     }
     settings.CACHES = caches
 

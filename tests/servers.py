@@ -332,8 +332,11 @@ def create_facilitator(atelier: Any, username: str = "") -> Account:
 # --- HTTP clients ---------------------------------------------------------------
 
 
-def new_http_client() -> httpx.Client:
-    return httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False)
+def new_http_client(local_address: str | None = None) -> httpx.Client:
+    """`local_address` sends from another loopback address (any of
+    127.0.0.0/8 reaches the servers on Linux): a phone on another network."""
+    transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
+    return httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False, transport=transport)
 
 
 def csrf_token_in(html: str) -> str:

@@ -180,6 +180,7 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
         "online": len(present_ids),
         "stats": fragments.load_stats(atelier.pk),
         "join_url": qr.join_url(request, atelier),
+        "invitation_url": qr.invitation_url(request, atelier),
     }
 
 

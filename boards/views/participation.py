@@ -21,9 +21,8 @@ from django_htmx.http import trigger_client_event
 from boards import fragments, phases, presence, ratelimit, services
 from boards.access import (
     TooManyAttempts,
+    find_by_code,
     joined_atelier_ids,
-    lookup_atelier,
-    participant_from_session,
     participant_required,
     remember_participant,
     too_many_attempts,
@@ -62,26 +61,33 @@ def home(request: HttpRequest) -> HttpResponse:
     status = 200
     if form.is_bound and form.is_valid():
         try:
-            atelier = lookup_atelier(request, form.cleaned_data["code"])
-            return redirect("boards:join", code=atelier.code)
+            atelier, participant = find_by_code(request, form.cleaned_data["code"])
+            return redirect(atelier) if participant else redirect("boards:join", code=atelier.code)
         except TooManyAttempts:
-            form.add_error("code", _("Trop de codes erronés depuis ce réseau. Patientez quelques minutes."))
+            message = _(
+                "Trop de codes erronés depuis ce réseau. "
+                "Scannez le QR code affiché dans la salle, ou patientez quelques minutes."
+            )
+            form.add_error("code", message)
             status = 429
         except Http404:
             form.add_error("code", _("Aucun atelier ne porte ce code. Vérifiez-le sur l'écran de la salle."))
     if status == 200 and form.is_bound and form.errors:
         status = UNPROCESSABLE
     joined = Atelier.objects.filter(pk__in=joined_atelier_ids(request.session)).order_by("-starts_at", "-id")
-    return render(request, "boards/home.html", {"form": form, "joined": joined}, status=status)
+    response = render(request, "boards/home.html", {"form": form, "joined": joined}, status=status)
+    if status == 429:
+        response["Retry-After"] = str(ratelimit.guessing_retry_after())
+    return response
 
 
 @require_http_methods(["GET", "POST"])
 def join(request: HttpRequest, code: str) -> HttpResponse:
     try:
-        atelier = lookup_atelier(request, code)
+        atelier, participant = find_by_code(request, code)
     except TooManyAttempts:
         return too_many_attempts(request)
-    if participant_from_session(request.session, atelier) is not None:
+    if participant is not None:
         return redirect(atelier)
     form = ParticipantForm(request.POST if request.method == "POST" else None)
     refusal = None
