@@ -63,6 +63,32 @@ def post_impossible(participant, statement: str = "Impossible de recruter des so
     return services.post_impossible(participant, statement=statement, **fields)
 
 
+# The site as the socket tests' browser reaches it: its Host header and its pages' origin.
+SITE_HOST = "127.0.0.1:8000"
+SITE_ORIGIN = f"http://{SITE_HOST}"
+
+
+def browser_socket(
+    path: str, *, origin: str | None = SITE_ORIGIN, host: str = SITE_HOST, cookie: str | None = None, secure=False
+):
+    """A WebSocket client on the full ASGI stack, with the headers a browser
+    sends: Host (the site it reached), Origin (the page's), its cookie.
+    `secure`: the page was served over HTTPS."""
+    from channels.testing import WebsocketCommunicator
+
+    from cerveau.asgi import application
+
+    headers = [(b"host", host.encode("latin-1"))]
+    if origin is not None:
+        headers.append((b"origin", origin.encode("latin-1")))
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode("latin-1")))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    if secure:
+        communicator.scope["scheme"] = "wss"
+    return communicator
+
+
 async def close_communicators(opened: list, timeout: float) -> None:
     """Close test WebSocket clients, newest first, and fail if any consumer
     crashed instead of closing."""

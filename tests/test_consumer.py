@@ -29,12 +29,11 @@ from boards.access import session_key
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Presence, Role
 from boards.presence import online_count
 from boards.security import CLOSE_FORBIDDEN_ORIGIN
-from cerveau.asgi import application
-from tests.conftest import close_communicators, post_impossible
+from tests.conftest import SITE_HOST, SITE_ORIGIN, browser_socket, close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = "http://127.0.0.1:8000"
+ORIGIN = SITE_ORIGIN
 TIMEOUT = 3
 LIVE_VERSION = re.compile(r'<div id="live-version" data-version="(\d+)" data-kind="(\w+)"')
 PRESENCE = re.compile(r'^<span class="num" id="stat-online" hx-swap-oob="true">(\d+)</span>$')
@@ -151,15 +150,12 @@ async def sockets(_isolated):
         participant: Participant | None = None,
         cookie: str | None = None,
         origin: str | None = ORIGIN,
+        host: str = SITE_HOST,
+        secure: bool = False,
     ) -> WebsocketCommunicator:
-        headers = []
-        if origin is not None:
-            headers.append((b"origin", origin.encode("latin-1")))
         if participant is not None:
             cookie = await database_sync_to_async(_session_cookie)(participant)
-        if cookie is not None:
-            headers.append((b"cookie", cookie.encode("latin-1")))
-        communicator = WebsocketCommunicator(application, path, headers=headers)
+        communicator = browser_socket(path, origin=origin, host=host, cookie=cookie, secure=secure)
         opened.append(communicator)
         accepted, _subprotocol = await communicator.connect(timeout=TIMEOUT)
         assert accepted, "the handshake is accepted; refusals are close frames with a 4xxx code"
@@ -211,11 +207,57 @@ async def test_it_refuses_a_socket_from_a_foreign_origin_with_4003(sockets, alic
     assert await presence_rows(alice.participant) == []
 
 
-@pytest.mark.parametrize("origin", ["http://127.0.0.1:8000", "http://localhost:8000", "https://127.0.0.1"])
-async def test_it_accepts_a_member_from_an_allowed_origin(sockets, alice, origin):
-    communicator = await sockets(participant=alice.participant, origin=origin)
+@pytest.mark.parametrize(
+    ("origin", "host", "secure"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", False),
+        ("http://localhost:8000", "localhost:8000", False),
+        ("https://127.0.0.1", "127.0.0.1", True),
+        ("https://127.0.0.1:443", "127.0.0.1", True),
+    ],
+)
+async def test_it_accepts_a_member_from_the_site_s_own_origin(sockets, alice, origin, host, secure):
+    communicator = await sockets(participant=alice.participant, origin=origin, host=host, secure=secure)
     assert live_version(await next_board_message(communicator)) == (0, "snapshot")
     assert len(await presence_rows(alice.participant)) == 1
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "secure"),
+    [
+        pytest.param("http://127.0.0.1:9999", "127.0.0.1:8000", False, id="another-port"),
+        pytest.param("https://127.0.0.1:8000", "127.0.0.1:8000", False, id="https-page-on-an-http-site"),
+        pytest.param("http://127.0.0.1", "127.0.0.1", True, id="http-page-on-an-https-site"),
+        pytest.param("http://localhost:8000", "127.0.0.1:8000", False, id="another-allowed-host"),
+        pytest.param("http://evil.example", "evil.example", False, id="host-not-allowed"),
+    ],
+)
+async def test_the_origin_must_be_the_site_s_own_scheme_host_and_port(sockets, alice, origin, host, secure):
+    communicator = await sockets(participant=alice.participant, origin=origin, host=host, secure=secure)
+    await expect_closed(communicator, CLOSE_FORBIDDEN_ORIGIN)
+
+
+@pytest.mark.parametrize(
+    ("trusted", "origin", "accepted"),
+    [
+        ("https://atelier.example.org", "https://atelier.example.org", True),
+        ("https://atelier.example.org", "https://atelier.example.org:443", True),
+        ("https://atelier.example.org", "http://atelier.example.org", False),
+        ("https://atelier.example.org", "https://atelier.example.org:8443", False),
+        ("https://*.example.org", "https://salle.example.org", True),
+        ("https://*.example.org", "https://example.org.evil.example", False),
+        ("https://*.example.org", "http://salle.example.org", False),
+    ],
+)
+async def test_csrf_trusted_origins_are_trusted_with_their_scheme_and_port(
+    sockets, alice, settings, trusted, origin, accepted
+):
+    settings.CSRF_TRUSTED_ORIGINS = [trusted]
+    communicator = await sockets(participant=alice.participant, origin=origin)
+    if accepted:
+        assert live_version(await next_board_message(communicator)) == (0, "snapshot")
+    else:
+        await expect_closed(communicator, CLOSE_FORBIDDEN_ORIGIN)
 
 
 # --- Membership ---------------------------------------------------------------

@@ -36,12 +36,10 @@ from boards.models import Atelier, Category, Impossible, Presence
 from boards.phases import Phase
 from boards.services import facilitation
 from boards.signals import CLOSE_LOGGED_OUT
-from cerveau.asgi import application
-from tests.conftest import close_communicators, post_impossible
+from tests.conftest import browser_socket, close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = "http://127.0.0.1:8000"
 TIMEOUT = 3
 LIVE_VERSION = re.compile(r'<div id="live-version" data-version="(\d+)" data-kind="(\w+)"')
 PRESENCE = re.compile(r'^<span class="num" id="stat-online" hx-swap-oob="true">\d+</span>$')
@@ -145,10 +143,7 @@ async def sockets(_isolated):
     opened: list[WebsocketCommunicator] = []
 
     async def open_socket(cookie: str | None, path: str = "/ws/a/TST234/?lang=fr") -> WebsocketCommunicator:
-        headers = [(b"origin", ORIGIN.encode())]
-        if cookie is not None:
-            headers.append((b"cookie", cookie.encode("latin-1")))
-        communicator = WebsocketCommunicator(application, path, headers=headers)
+        communicator = browser_socket(path, cookie=cookie)
         opened.append(communicator)
         accepted, _subprotocol = await communicator.connect(timeout=TIMEOUT)
         assert accepted, "refusals are accepted then closed with a 4xxx code"

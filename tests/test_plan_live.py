@@ -13,9 +13,8 @@ from django.db import connections
 from boards.models import Atelier
 from boards.services import facilitation, offer_help
 from boards.services import plan as plan_services
-from cerveau.asgi import application
-from tests.conftest import post_impossible
-from tests.test_consumer import ORIGIN, TIMEOUT, board_frames, live_version
+from tests.conftest import browser_socket, post_impossible
+from tests.test_consumer import TIMEOUT, board_frames, live_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,7 +54,7 @@ async def _closed(communicator: WebsocketCommunicator) -> dict:
 
 
 async def _connect(path: str) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, path, headers=[(b"origin", ORIGIN.encode())])
+    communicator = browser_socket(path)
     connected, _subprotocol = await communicator.connect(timeout=TIMEOUT)
     assert connected
     return communicator

@@ -147,10 +147,20 @@ def test_resync_sends_a_snapshot_for_an_old_version_and_nothing_for_the_current_
 
 
 @pytest.mark.parametrize(
-    "origin", ["http://evil.example", "http://127.0.0.1.evil.example", None], ids=["foreign", "lookalike", "missing"]
+    "origin",
+    [
+        "http://evil.example",
+        "http://127.0.0.1.evil.example",
+        None,
+        "http://127.0.0.1:{other_port}",
+        "https://127.0.0.1:{port}",
+    ],
+    ids=["foreign", "lookalike", "missing", "another-port", "another-scheme"],
 )
 def test_a_socket_from_another_origin_is_closed_with_4003(daphne_server, live_atelier, visitors, origin):
     alice = visitors(daphne_server, live_atelier.code, "Alice")
+    if origin is not None:
+        origin = origin.format(port=daphne_server.port, other_port=daphne_server.port + 1)
     refused = alice.socket(origin=origin)
     assert refused.wait_closed() == CLOSE_FORBIDDEN_ORIGIN
     # Same phone, same cookie, the page's own origin: let in, and sent the board.

@@ -39,13 +39,12 @@ from boards.models import (
     Role,
 )
 from boards.security import CLOSE_FORBIDDEN_ORIGIN
-from cerveau.asgi import application
 from tests import servers, test_consumer
-from tests.conftest import close_communicators, post_impossible
+from tests.conftest import SITE_HOST, SITE_ORIGIN, browser_socket, close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = "http://127.0.0.1:8000"
+ORIGIN = SITE_ORIGIN
 TIMEOUT = 3
 LIVE_VERSION = re.compile(r'<div id="live-version" data-version="(\d+)" data-kind="(\w+)"')
 PING_REPLY = re.compile(r'^<div id="live-ping" data-version="(\d+)" hidden></div>$')
@@ -159,14 +158,15 @@ async def sockets(_isolated):
     opened: list[WebsocketCommunicator] = []
 
     async def open_socket(
-        participant: Participant | None = None, *, path: str = "/ws/a/TST234/?lang=fr", origin: str | None = ORIGIN
+        participant: Participant | None = None,
+        *,
+        path: str = "/ws/a/TST234/?lang=fr",
+        origin: str | None = ORIGIN,
+        host: str = SITE_HOST,
+        secure: bool = False,
     ) -> WebsocketCommunicator:
-        headers = []
-        if origin is not None:
-            headers.append((b"origin", origin.encode("latin-1")))
-        if participant is not None:
-            headers.append((b"cookie", (await database_sync_to_async(_cookie)(participant)).encode()))
-        communicator = WebsocketCommunicator(application, path, headers=headers)
+        cookie = await database_sync_to_async(_cookie)(participant) if participant is not None else None
+        communicator = browser_socket(path, origin=origin, host=host, cookie=cookie, secure=secure)
         opened.append(communicator)
         accepted, _subprotocol = await communicator.connect(timeout=TIMEOUT)
         assert accepted, "refusals are close frames after the handshake"
@@ -234,10 +234,16 @@ async def test_a_forged_origin_is_refused_with_4003_and_logged_with_the_origin(s
 
 
 @pytest.mark.parametrize(
-    "origin", ["http://127.0.0.1:8000", "http://localhost:8000", "https://127.0.0.1", "HTTP://LOCALHOST:8000"]
+    ("origin", "host", "secure"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", False),
+        ("http://localhost:8000", "localhost:8000", False),
+        ("https://127.0.0.1", "127.0.0.1", True),
+        ("HTTP://LOCALHOST:8000", "LocalHost:8000", False),
+    ],
 )
-async def test_the_site_own_origins_are_still_accepted(sockets, room, alice, origin):
-    communicator = await sockets(alice.participant, origin=origin)
+async def test_the_site_own_origins_are_still_accepted(sockets, room, alice, origin, host, secure):
+    communicator = await sockets(alice.participant, origin=origin, host=host, secure=secure)
     assert live_version(await next_frame(communicator))[1] == "snapshot"
 
 
