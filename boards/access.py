@@ -118,6 +118,16 @@ def participant_from_session(session: Any, atelier: Atelier) -> Participant | No
 
 def remember_participant(request: HttpRequest, participant: Participant) -> None:
     request.session[session_key(participant.atelier_id)] = participant.pk
+    ratelimit.mark_browser(request.session)
+    # A new session key whenever the session starts speaking for someone else:
+    # a cookie planted in this browser beforehand must not become the participant.
+    request.session.cycle_key()
+
+
+def forget_participant(request: HttpRequest, atelier_id: int) -> None:
+    """This browser no longer speaks for its participant of that atelier."""
+    request.session.pop(session_key(atelier_id), None)
+    request.session.cycle_key()
 
 
 def atelier_time_zone(atelier: Atelier) -> timezone.override:

@@ -116,6 +116,21 @@ def close_session(group: str, code: int) -> None:
     _close_group(group, code, "a session that logged out")
 
 
+# This browser no longer speaks for the socket's person: logged out, or
+# their data erased (« Mes données »).
+CLOSE_SIGNED_OUT = 4401
+
+
+def participant_group(atelier_id: int, participant_id: int) -> str:
+    """The sockets one participant opened (their phone, their other tabs)."""
+    return f"participant-{atelier_id}-{participant_id}"
+
+
+def close_participant(atelier_id: int, participant_id: int) -> None:
+    """A participant was forgotten: the pages still open for them close."""
+    _close_group(participant_group(atelier_id, participant_id), CLOSE_SIGNED_OUT, "a forgotten participant")
+
+
 def team_group(atelier_id: int, user_id: int) -> str:
     """The sockets one facilitator opened on one atelier."""
     return f"team-{atelier_id}-{user_id}"

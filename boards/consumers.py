@@ -161,6 +161,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
     link_group: str | None = None
     # A facilitator's screens: closed when they leave the atelier's team.
     team_group: str | None = None
+    # A participant's pages: closed when they erase their data.
+    participant_group: str | None = None
     # Pushes that reach the relay before the handshake completes are skipped:
     # the resync that follows the handshake covers them.
     accepted = False
@@ -242,6 +244,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if viewer.facilitator:
             self.team_group = broadcast.team_group(viewer.atelier.pk, self.scope["user"].pk)
             await self.channel_layer.group_add(self.team_group, self.channel_name)
+        if viewer.participant is not None:
+            self.participant_group = broadcast.participant_group(viewer.atelier.pk, viewer.participant.pk)
+            await self.channel_layer.group_add(self.participant_group, self.channel_name)
         await self.accept()
         self.accepted = True
         self.log(logging.INFO, "websocket connected", event="ws.connect")
@@ -261,6 +266,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.link_group, self.channel_name)
         if self.team_group is not None:
             await self.channel_layer.group_discard(self.team_group, self.channel_name)
+        if self.participant_group is not None:
+            await self.channel_layer.group_discard(self.participant_group, self.channel_name)
         if self.participant is not None:
             await database_sync_to_async(presence.disconnect)(self.channel_name)
             schedule_presence(self.viewer.atelier.pk)

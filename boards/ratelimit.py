@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -181,12 +182,21 @@ def join_refusal(request, atelier) -> Refusal | None:
     by_address = limit("join_address")
     if not _within(f"rl:join:{_identity(atelier)}:ip:{client_address(request)}", by_address):
         return _refusal(TOO_MANY_JOINS, by_address)
-    session_key = request.session.session_key
+    browser = request.session.get(BROWSER_KEY)
     by_session = limit("join_session")
     # A first visit has no session yet: the address limit covers it.
-    if session_key and not _within(f"rl:join:session:{_digest(session_key)}", by_session):
+    if browser and not _within(f"rl:join:session:{_digest(browser)}", by_session):
         return _refusal(TOO_MANY_JOINS, by_session)
     return None
+
+
+# The session key changes at every join (no session fixation), so a browser
+# is known across its joins by an id its session carries.
+BROWSER_KEY = "cerveau.browser"
+
+
+def mark_browser(session) -> None:
+    session.setdefault(BROWSER_KEY, secrets.token_urlsafe(16))
 
 
 def _digest(value: str) -> str:

@@ -5,7 +5,7 @@ from django.dispatch import receiver
 
 from boards import access, broadcast
 
-CLOSE_LOGGED_OUT = 4401
+CLOSE_LOGGED_OUT = broadcast.CLOSE_SIGNED_OUT
 
 
 @receiver(user_logged_out)

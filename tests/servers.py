@@ -506,16 +506,20 @@ class LiveSocket:
     def send_json(self, message: dict[str, Any]) -> None:
         self.connection.send(json.dumps(message))
 
-    def wait_closed(self, timeout: float = LIVE_TIMEOUT) -> int:
-        """Wait for the server to close the socket; return its close code. Fails on any data frame."""
-        try:
-            text = self.connection.recv(timeout=timeout)
-        except TimeoutError:
-            raise self._fail(f"the server did not close the socket within {timeout:.0f} s") from None
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None, f"closed without a close frame: {closed}"
-            return closed.rcvd.code
-        raise self._fail(f"expected the socket to be closed, received {str(text)[:500]!r}")
+    def wait_closed(self, timeout: float = LIVE_TIMEOUT, *, after_frames: bool = False) -> int:
+        """Wait for the server to close the socket; return its close code. Fails
+        on any data frame, unless `after_frames` (pushes may come first)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                text = self.connection.recv(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise self._fail(f"the server did not close the socket within {timeout:.0f} s") from None
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None, f"closed without a close frame: {closed}"
+                return closed.rcvd.code
+            if not after_frames:
+                raise self._fail(f"expected the socket to be closed, received {str(text)[:500]!r}")
 
     def close(self) -> None:
         self.connection.close()

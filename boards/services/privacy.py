@@ -12,6 +12,7 @@ rows, so they follow.
 from __future__ import annotations
 
 import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -137,6 +138,7 @@ def forget_participant(participant: Participant) -> None:
         broadcast.on_commit(
             atelier_id, version, {"type": "participant.updated", "participant": participant.pk, "impossibles": named}
         )
+        transaction.on_commit(partial(broadcast.close_participant, atelier_id, participant.pk))
 
 
 def purge_contacts(*, older_than: datetime.timedelta, now: datetime.datetime | None = None) -> int:

@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from boards.access import participant_required, session_key
+from boards import access
+from boards.access import participant_required
 from boards.services import privacy
 
 if TYPE_CHECKING:
@@ -57,8 +58,7 @@ def forget_me(request: HttpRequest, participant: Participant) -> HttpResponse:
         return redirect("boards:my_data", code=participant.atelier.code)
     atelier = participant.atelier
     privacy.forget_participant(participant)
-    # This phone no longer speaks for that person.
-    request.session.pop(session_key(atelier.pk), None)
+    access.forget_participant(request, atelier.pk)
     messages.success(
         request, _("Vos données sont effacées : votre nom et vos contacts n'apparaissent plus nulle part.")
     )
