@@ -229,6 +229,20 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.view = fragments.clean_view(
             (query.get("sort") or [""])[0], (query.get("category") or [""])[0], viewer.atelier
         )
+        if viewer.participant is not None:
+            most = ratelimit.sockets_per_participant()
+            if not await database_sync_to_async(presence.connect)(viewer.participant, self.channel_name, most=most):
+                self.log(
+                    logging.WARNING,
+                    "websocket refused: too many sockets for one participant",
+                    event="ws.reject",
+                    code=CLOSE_FLOOD,
+                    reason="sockets",
+                )
+                self.viewer = None  # not counted: nothing to undo at disconnect
+                await self.accept()
+                await self.close(code=CLOSE_FLOOD)
+                return
         # Join the atelier's group before reading the version: anything
         # committed after the read is pushed to us, anything before is in the
         # snapshot.
@@ -251,7 +265,6 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.accepted = True
         self.log(logging.INFO, "websocket connected", event="ws.connect")
         if self.participant is not None:
-            await database_sync_to_async(presence.connect)(self.participant, self.channel_name)
             schedule_presence(viewer.atelier.pk)
         await self.resync((query.get("v") or [""])[0])
 

@@ -20,11 +20,21 @@ TOUCH_EVERY = timedelta(seconds=60)
 STALE_AFTER = timedelta(seconds=150)
 
 
-def connect(participant: Participant, channel_name: str) -> None:
+def connect(participant: Participant, channel_name: str, *, most: int) -> bool:
+    """Count this socket in; False (and not counted) when the participant
+    already has `most` live sockets: a script opening hundreds of them
+    would fill the table and every presence count."""
+    now = timezone.now()
     Presence.objects.update_or_create(
         channel_name=channel_name,
-        defaults={"atelier_id": participant.atelier_id, "participant": participant, "seen_at": timezone.now()},
+        defaults={"atelier_id": participant.atelier_id, "participant": participant, "seen_at": now},
     )
+    # Counted after the insert, so sockets opening at once cannot all slip
+    # under the limit (some may all be refused: only a flood gets that far).
+    if Presence.objects.filter(participant=participant, seen_at__gte=now - STALE_AFTER).count() <= most:
+        return True
+    Presence.objects.filter(channel_name=channel_name).delete()
+    return False
 
 
 def touch(channel_name: str) -> None:

@@ -30,12 +30,15 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import math
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django_htmx.http import trigger_client_event
@@ -62,7 +65,14 @@ DEFAULT_LIMITS = {
     "join_session": Limit(20, 60),
     # Wrong join codes per network (/24, /64) before its look-ups by code are refused.
     "join_guess": Limit(60, 600),
+    # Token buckets per participant: `count` at once, then `count` per `seconds`.
+    # A person taps « moi aussi » a few times a second at most, and a few dozen
+    # times in an evening; each tap is pushed to every phone in the room.
+    "me_too": Limit(30, 60),
+    "profile": Limit(6, 60),
 }
+# Open sockets per participant (their phone and a few tabs): one count.
+DEFAULT_SOCKETS = 8
 # Per socket: (burst, messages per second).
 DEFAULT_SOCKET_MESSAGES = (30, 2.0)
 
@@ -73,6 +83,8 @@ TOO_MANY_OFFERS = _(
     "Vous avez proposé beaucoup d'aides en peu de temps. Patientez quelques minutes avant d'en proposer une autre."
 )
 TOO_MANY_JOINS = _("Trop d'inscriptions depuis ce réseau ou ce navigateur. Patientez quelques minutes et réessayez.")
+TOO_MANY_ME_TOOS = _("Doucement : beaucoup de « moi aussi » en peu de temps. Patientez un instant et réessayez.")
+TOO_MANY_PROFILE_EDITS = _("Votre profil a changé beaucoup de fois en peu de temps. Patientez un instant et réessayez.")
 
 
 def limit(name: str) -> Limit:
@@ -174,6 +186,82 @@ def impossible_refusal(participant, submission_key: str) -> Refusal | None:
 def offer_refusal(participant, submission_key: str) -> Refusal | None:
     """Why this participant may not offer help now (None: go ahead)."""
     return _submission("offer", participant, submission_key, limit("offer"), TOO_MANY_OFFERS)
+
+
+def me_too_refusal(participant) -> Refusal | None:
+    """Why this participant may not say or withdraw « moi aussi » now (None: go ahead)."""
+    return _bucket_refusal("me_too", participant, TOO_MANY_ME_TOOS)
+
+
+def profile_refusal(participant) -> Refusal | None:
+    """Why this participant may not change their profile now (None: go ahead)."""
+    return _bucket_refusal("profile", participant, TOO_MANY_PROFILE_EDITS)
+
+
+def sockets_per_participant() -> int:
+    return int(settings.RATE_LIMITS.get("sockets", DEFAULT_SOCKETS))
+
+
+def _bucket_refusal(name: str, participant, message) -> Refusal | None:
+    rule = limit(name)
+    per_second = rule.count / rule.seconds
+    if _buckets.take(f"rl:{name}:{_identity(participant)}", rule.count, per_second):
+        return None
+    return Refusal(str(message), max(1, math.ceil(1 / per_second)))
+
+
+class TokenBuckets:
+    """Token buckets in the shared counters: `capacity` takes at once, then
+    `per_second` on average. On Redis one script reads, refills and takes
+    atomically (every process shares the bucket); in the embedded default,
+    and while Redis is away, this process keeps its own under a lock."""
+
+    SCRIPT = """
+    local capacity, per_second, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+    local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
+    local tokens = tonumber(state[1]) or capacity
+    local stamp = tonumber(state[2]) or now
+    tokens = math.min(capacity, tokens + math.max(0, now - stamp) * per_second)
+    local taken = 0
+    if tokens >= 1 then
+      tokens = tokens - 1
+      taken = 1
+    end
+    redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+    redis.call('EXPIRE', KEYS[1], math.ceil(capacity / per_second) + 1)
+    return taken
+    """
+
+    def __init__(self, clock=time.time) -> None:
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.local: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, capacity: float, per_second: float) -> bool:
+        cache = caches["ratelimit"]
+        if isinstance(cache, RedisCache):
+            try:
+                client = cache._cache.get_client(key, write=True)
+                full_key = cache.make_and_validate_key(key)
+                return bool(client.eval(self.SCRIPT, 1, full_key, capacity, per_second, self.clock()))
+            except (RedisError, OSError):
+                logger.warning("rate-limit counters unavailable: counting in this process meanwhile")
+        return self._take_here(key, capacity, per_second)
+
+    def _take_here(self, key: str, capacity: float, per_second: float) -> bool:
+        now = self.clock()
+        with self.lock:
+            tokens, stamp = self.local.get(key, (capacity, now))
+            tokens = min(capacity, tokens + max(0.0, now - stamp) * per_second)
+            taken = tokens >= 1
+            self.local[key] = (tokens - 1 if taken else tokens, now)
+            if len(self.local) > 100_000:  # forget full buckets first: they hold no debt
+                for stale in [k for k, (t, _s) in self.local.items() if t >= capacity]:
+                    del self.local[stale]
+            return taken
+
+
+_buckets = TokenBuckets()
 
 
 def join_refusal(request, atelier) -> Refusal | None:

@@ -226,23 +226,39 @@ CACHES = {
 # Write limits (boards/ratelimit.py), "name=count/seconds" separated by
 # commas, each overriding one default, e.g. "impossible=30/600,offer=40/600".
 # socket_messages is "burst/per_second" for each WebSocket.
-RATE_LIMIT_NAMES = ("impossible", "offer", "join_address", "join_session", "join_guess", "socket_messages")
+RATE_LIMIT_NAMES = (
+    "impossible",
+    "offer",
+    "me_too",
+    "profile",
+    "join_address",
+    "join_session",
+    "join_guess",
+    "socket_messages",
+    "sockets",
+)
 
 
-def env_rate_limits(name: str) -> dict[str, tuple[float, float]]:
-    limits = {}
+def env_rate_limits(name: str) -> dict[str, tuple[float, float] | int]:
+    limits: dict[str, tuple[float, float] | int] = {}
     for item in env_list(name, []):
-        key, _sep, value = item.partition("=")
+        key, _sep, value = (part.strip() for part in item.partition("="))
+        if key == "sockets":
+            # Open sockets per participant: a count, no period.
+            limits[key] = int(value) if value.isdigit() and int(value) > 0 else 0
+            if not limits[key]:
+                raise ImproperlyConfigured(f"{name}: {item!r} must be sockets=<a whole number above 0>")
+            continue
         count, _slash, period = value.partition("/")
         try:
             parsed = (float(count), float(period))
         except ValueError:
             parsed = None
-        if key.strip() not in RATE_LIMIT_NAMES or parsed is None or min(parsed) <= 0:
+        if key not in RATE_LIMIT_NAMES or parsed is None or min(parsed) <= 0:
             raise ImproperlyConfigured(
                 f"{name}: {item!r} must be name=count/seconds with a name among {', '.join(RATE_LIMIT_NAMES)}"
             )
-        limits[key.strip()] = parsed if key.strip() == "socket_messages" else (int(parsed[0]), int(parsed[1]))
+        limits[key] = parsed if key == "socket_messages" else (int(parsed[0]), int(parsed[1]))
     return limits
 
 

@@ -20,7 +20,7 @@ from django.utils.html import escape
 
 from boards import ratelimit, services
 from boards.access import session_key
-from boards.models import Atelier, HelpKind, HelpOffer, Impossible, Participant, Role
+from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -353,3 +353,116 @@ def test_a_configured_limit_applies(settings):
     settings.RATE_LIMITS = {"impossible": (30, 600)}
     assert ratelimit.limit("impossible") == ratelimit.Limit(30, 600)
     assert ratelimit.limit("offer") == OFFERS
+
+
+@pytest.mark.parametrize("raw", ["sockets=0", "sockets=beaucoup", "sockets=-2"])
+def test_a_mistyped_socket_limit_stops_the_start(monkeypatch, raw):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from cerveau.settings import env_rate_limits
+
+    monkeypatch.setenv("CERVEAU_RATE_LIMITS", raw)
+    with pytest.raises(ImproperlyConfigured, match="sockets="):
+        env_rate_limits("CERVEAU_RATE_LIMITS")
+
+
+def test_me_too_profile_and_socket_limits_come_from_the_environment(monkeypatch):
+    from cerveau.settings import env_rate_limits
+
+    monkeypatch.setenv("CERVEAU_RATE_LIMITS", "me_too=60/30,profile=3/60,sockets=4")
+    assert env_rate_limits("CERVEAU_RATE_LIMITS") == {"me_too": (60, 30), "profile": (3, 60), "sockets": 4}
+
+
+# --- « Moi aussi » and profile edits: token buckets per participant ----------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(ratelimit, "_buckets", ratelimit.TokenBuckets(clock=fake))
+    return fake
+
+
+def me_too(client: Client, impossible: Impossible, on: bool, **headers):
+    code = impossible.atelier.code
+    return client.post(f"/a/{code}/impossibles/{impossible.pk}/me-too/", {"state": "on" if on else "off"}, **headers)
+
+
+def test_a_flood_of_me_too_is_stopped_and_nothing_more_is_pushed(
+    shared_cache, clock, alice, impossible, events, django_capture_on_commit_callbacks
+):
+    burst = ratelimit.limit("me_too").count
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = [me_too(alice, impossible, on=n % 2 == 0, **HTMX).status_code for n in range(burst + 20)]
+
+    assert statuses == [204] * burst + [429] * 20
+    assert len(events) == burst
+    refused = me_too(alice, impossible, on=True, **HTMX)
+    assert_refused_with_a_toast(refused, str(ratelimit.TOO_MANY_ME_TOOS))
+
+
+def test_a_real_person_s_pace_of_me_too_is_never_refused(
+    shared_cache, clock, alice, atelier, events, django_capture_on_commit_callbacks
+):
+    impossibles = [post_impossible(alice.participant, f"Impossible n° {n}") for n in range(40)]
+    # Forty cards, one tap every two seconds, then taking some back: an evening's pace.
+    with django_capture_on_commit_callbacks(execute=True):
+        for n, impossible in enumerate(impossibles + impossibles[:20]):
+            clock.now += 2
+            assert me_too(alice, impossible, on=n < 40, **HTMX).status_code == 204
+    assert len(events) == 60
+
+
+def test_the_me_too_bucket_refills(shared_cache, clock, alice, impossible):
+    rule = ratelimit.limit("me_too")
+    for n in range(rule.count):
+        assert me_too(alice, impossible, on=n % 2 == 0, **HTMX).status_code == 204
+    assert me_too(alice, impossible, on=True, **HTMX).status_code == 429
+
+    clock.now += rule.seconds / rule.count  # one token back
+
+    assert me_too(alice, impossible, on=True, **HTMX).status_code == 204
+    assert me_too(alice, impossible, on=False, **HTMX).status_code == 429
+
+
+def test_one_participant_s_flood_does_not_stop_the_others(shared_cache, clock, alice, bob, impossible):
+    for n in range(ratelimit.limit("me_too").count + 5):
+        me_too(alice, impossible, on=n % 2 == 0, **HTMX)
+
+    assert me_too(bob, impossible, on=True, **HTMX).status_code == 204
+    assert MeToo.objects.filter(participant=bob.participant).count() == 1
+
+
+def test_without_javascript_the_me_too_refusal_shows_on_the_board(clock, alice, impossible):
+    for n in range(ratelimit.limit("me_too").count):
+        me_too(alice, impossible, on=n % 2 == 0)
+
+    response = me_too(alice, impossible, on=True)
+
+    assert response.status_code == 429
+    assert escape(str(ratelimit.TOO_MANY_ME_TOOS)) in response.content.decode()
+    assert impossible.statement in response.content.decode()
+
+
+def test_a_flood_of_profile_edits_is_stopped_in_the_form(
+    shared_cache, clock, alice, events, django_capture_on_commit_callbacks
+):
+    rule = ratelimit.limit("profile")
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(rule.count):
+            data = {"name": f"Alice {n}", "organisation": "", "role": Role.ENTREPRENEUR}
+            assert alice.post("/a/TST234/me/", data).status_code == 302
+
+    response = alice.post("/a/TST234/me/", {"name": "Alice encore", "organisation": "", "role": Role.ENTREPRENEUR})
+
+    assert_refused_in_the_form(response, str(ratelimit.TOO_MANY_PROFILE_EDITS))
+    assert Participant.objects.get(pk=alice.participant.pk).name == f"Alice {rule.count - 1}"
+    assert len(events) == rule.count

@@ -110,17 +110,18 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
 @participant_required
 def profile(request: HttpRequest, participant: Participant) -> HttpResponse:
     form = ParticipantForm(request.POST if request.method == "POST" else None, instance=participant)
-    if (
-        request.method == "POST"
-        and form.is_valid()
-        and _run(form, services.update_participant, participant, **form.cleaned_data) is not None
-    ):
-        messages.success(request, _("Votre profil est à jour."))
-        return redirect(participant.atelier)
+    refusal = None
+    if request.method == "POST" and form.is_valid():
+        if refusal := ratelimit.profile_refusal(participant):
+            form.add_error(None, refusal.message)
+        elif _run(form, services.update_participant, participant, **form.cleaned_data) is not None:
+            messages.success(request, _("Votre profil est à jour."))
+            return redirect(participant.atelier)
     participant.refresh_from_db()
     status = UNPROCESSABLE if form.errors else 200
     context = {"atelier": participant.atelier, "participant": participant, "form": form}
-    return render(request, "boards/profile.html", context, status=status)
+    response = render(request, "boards/profile.html", context, status=status)
+    return refusal.respond(response) if refusal else response
 
 
 def _render_board(
@@ -232,6 +233,11 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
 @participant_required
 def me_too(request: HttpRequest, participant: Participant, impossible_id: int) -> HttpResponse:
     on = request.POST.get("state", "on") != "off"
+    if refusal := ratelimit.me_too_refusal(participant):
+        if request.htmx:
+            return refusal.toast()
+        messages.error(request, refusal.message)
+        return refusal.respond(_render_board(request, participant))
     try:
         impossible = services.set_me_too(participant, impossible_id, on=on)
     except services.NotFound:
