@@ -21,6 +21,7 @@ from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
 from boards import broadcast, services
+from boards.access import invitation
 from boards.models import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -692,19 +693,20 @@ def _qr_path(url: str) -> str:
 
 
 @pytest.mark.parametrize("url", QR_PAGES)
-def test_the_qr_code_is_drawn_on_the_page(facilitator, url):
+def test_the_qr_code_is_drawn_on_the_page(facilitator, atelier, url):
     html = facilitator.get(url).content.decode()
 
     svg = re.search(r'<div class="qr[^"]*" role="img" aria-label="[^"]+">(<svg[^>]*>.*?</svg>)</div>', html, re.S)
     assert svg is not None
     assert re.match(r'<svg viewBox="0 0 \d+ \d+"', svg.group(1))
-    assert _qr_path("http://testserver/a/TST234/join/") in svg.group(1)
+    # The room's QR codes carry its invitation (boards.access.invitation).
+    assert _qr_path(f"http://testserver/a/TST234/join/?invite={invitation(atelier)}") in svg.group(1)
     if "projector" not in url:  # the projector shows the code, big, rather than the link
         assert "http://testserver/a/TST234/join/" in html
 
 
 @pytest.mark.parametrize("url", QR_PAGES)
-def test_the_join_link_uses_the_public_url(facilitator, settings, url):
+def test_the_join_link_uses_the_public_url(facilitator, atelier, settings, url):
     settings.PUBLIC_URL = "https://cerveau.example.org/"
 
     html = facilitator.get(url).content.decode()
@@ -712,16 +714,17 @@ def test_the_join_link_uses_the_public_url(facilitator, settings, url):
     if "projector" not in url:
         assert "https://cerveau.example.org/a/TST234/join/" in html
     assert "testserver/a/TST234/join" not in html
-    assert _qr_path("https://cerveau.example.org/a/TST234/join/") in html
+    assert _qr_path(f"https://cerveau.example.org/a/TST234/join/?invite={invitation(atelier)}") in html
 
 
 def test_the_qr_code_follows_a_new_join_code(facilitator):
     facilitator.post("/a/TST234/console/code/")
-    code = Atelier.objects.get(title="Atelier de l'impossible — Test").code
+    renewed = Atelier.objects.get(title="Atelier de l'impossible — Test")
+    code = renewed.code
 
     html = facilitator.get(f"/a/{code}/poster/").content.decode()
 
-    assert _qr_path(f"http://testserver/a/{code}/join/") in html
+    assert _qr_path(f"http://testserver/a/{code}/join/?invite={invitation(renewed)}") in html
     assert "TST234" not in html
 
 
