@@ -5,6 +5,7 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
+from boards.services import facilitation
 
 
 @admin.register(Atelier)
@@ -25,10 +26,23 @@ class AtelierAdmin(admin.ModelAdmin):
         "timer_remaining",
         "version",
         "created_at",
+        *facilitation.TERRITORY_CODE_FIELDS,
     ]
     fieldsets = [
         (None, {"fields": ["title", "starts_at", "venue", "language", "categories", "premoderation"]}),
-        (_("Territoire"), {"fields": ["commune", "departement", "region", "insee_code", "territory"]}),
+        (
+            _("Territoire"),
+            {
+                "fields": [
+                    "commune",
+                    "departement",
+                    "region",
+                    "insee_code",
+                    *facilitation.TERRITORY_CODE_FIELDS,
+                    "territory",
+                ]
+            },
+        ),
         (_("Animation"), {"fields": ["facilitators", "code", "phase", "locked", "spotlight"]}),
         (
             _("Technique"),
@@ -38,6 +52,11 @@ class AtelierAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def save_model(self, request, obj, form, change):
+        # The same derivation as the facilitators' form (the codes follow the INSEE code).
+        facilitation.apply_territory(obj)
+        super().save_model(request, obj, form, change)
 
     def get_queryset(self, request):
         return (

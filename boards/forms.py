@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from boards import territories
 from boards.models import (
     NAME_MAX,
     NEXT_STEP_MAX,
@@ -175,7 +176,10 @@ class AtelierForm(forms.ModelForm):
         }
         help_texts = {
             "territory": _("Par défaut : commune, département, région."),
-            "insee_code": _("Facultatif, par exemple 16102 pour Cognac."),
+            "insee_code": _(
+                "Facultatif : le code de la commune, par exemple 16102 pour Cognac (pas son code postal). "
+                "La commune, le département et la région laissés vides en sont déduits."
+            ),
             "language": _("Langue du projecteur et des documents exportés."),
         }
         widgets = {
@@ -194,6 +198,10 @@ class AtelierForm(forms.ModelForm):
             # Shown as the wall-clock time of the atelier's own time zone.
             zone = zoneinfo.ZoneInfo(self.instance.time_zone)
             self.initial["starts_at"] = timezone.localtime(self.instance.starts_at, zone).replace(tzinfo=None)
+
+    def clean_insee_code(self) -> str:
+        # "2a004 " is Ajaccio too; the model then checks the code is known.
+        return territories.normalise(self.cleaned_data.get("insee_code"))
 
     def clean_time_zone(self) -> str:
         # Left out (older forms, scripts): the server's default zone.

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from boards import phases
+from boards import phases, territories
 from boards.phases import Phase
 
 # Join codes are read aloud and typed on phones: no 0/O, 1/I/L.
@@ -108,6 +108,20 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("Fuseau horaire inconnu."))
 
 
+def validate_insee_code(value: str) -> None:
+    # A malformed code gets the format's own message (the RegexValidator);
+    # a well-formed one must be in the COG shipped with the app.
+    if territories.INSEE_CODE_RE.match(value) and territories.resolve(value) is None:
+        raise ValidationError(
+            _(
+                "Code INSEE inconnu du Code officiel géographique %(year)s : indiquez le code de la commune "
+                "(16102 pour Cognac), pas son code postal."
+            ),
+            code="unknown",
+            params={"year": territories.source()["cog"]},
+        )
+
+
 class Atelier(models.Model):
     title = models.CharField(_("titre"), max_length=200)
     # The line shown under the title; built from the fields below when left blank.
@@ -119,8 +133,19 @@ class Atelier(models.Model):
         _("code INSEE"),
         max_length=5,
         blank=True,
-        validators=[RegexValidator(r"^(\d{5}|2[AB]\d{3})$", _("Un code INSEE a cinq caractères, par exemple 16102."))],
+        validators=[
+            RegexValidator(territories.INSEE_CODE_RE, _("Un code INSEE a cinq caractères, par exemple 16102.")),
+            validate_insee_code,
+        ],
     )
+    # Derived from insee_code with the COG (boards.territories) whenever it is
+    # saved, so that ateliers can be grouped by territory in SQL: the current
+    # commune (a merged commune's old code gives the new one), its EPCI,
+    # département and région. Blank without an INSEE code.
+    commune_code = models.CharField(_("code de la commune actuelle"), max_length=5, blank=True, editable=False)
+    epci_code = models.CharField(_("code de l'EPCI"), max_length=9, blank=True, editable=False)
+    departement_code = models.CharField(_("code du département"), max_length=3, blank=True, editable=False)
+    region_code = models.CharField(_("code de la région"), max_length=3, blank=True, editable=False)
     venue = models.CharField(_("lieu"), max_length=200, blank=True)
     starts_at = models.DateTimeField(_("date et heure"), null=True, blank=True)
     language = models.CharField(_("langue"), max_length=5, choices=settings.LANGUAGES, default="fr")

@@ -653,8 +653,9 @@ def test_the_json_follows_its_schema_and_matches_the_database(room):
         "title": atelier.title,
         "territory": "Cognac, Charente",
         "commune": "Cognac",
-        "departement": "",
-        "region": "",
+        # Left blank by the facilitator: filled from the INSEE code.
+        "departement": "Charente",
+        "region": "Nouvelle-Aquitaine",
         "insee_code": "16102",
         "venue": "Salle « La Salamandre »",
         "starts_at": "2027-03-20T10:00:00+01:00",

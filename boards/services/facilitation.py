@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from boards import broadcast
+from boards import broadcast, territories
 from boards.models import (
     Atelier,
     Category,
@@ -43,6 +43,8 @@ ATELIER_FIELDS = (
     "categories",
     "premoderation",
 )
+# Derived from insee_code by apply_territory, never set directly.
+TERRITORY_CODE_FIELDS = ("commune_code", "epci_code", "departement_code", "region_code")
 
 
 def _atelier_updated(state_version: int, atelier_id: int) -> None:
@@ -52,6 +54,43 @@ def _atelier_updated(state_version: int, atelier_id: int) -> None:
 def _territory_line(atelier: Atelier) -> str:
     parts = [part for part in (atelier.commune, atelier.departement, atelier.region) if part]
     return ", ".join(parts)
+
+
+def apply_territory(atelier: Atelier) -> None:
+    """Derive the atelier's territory codes from its INSEE code, and fill the
+    commune, département and région it left blank, from the COG shipped with
+    the app. An unknown code leaves the codes blank; model validation then
+    refuses it with a clear message."""
+    atelier.insee_code = territories.normalise(atelier.insee_code)
+    territory = territories.resolve(atelier.insee_code)
+    codes = territory.codes() if territory else dict.fromkeys(TERRITORY_CODE_FIELDS, "")
+    for field, value in codes.items():
+        setattr(atelier, field, value)
+    if territory is None:
+        return
+    atelier.commune = atelier.commune or territory.name
+    atelier.departement = atelier.departement or territory.departement.name
+    # A collectivité d'outre-mer is its own « région »: not named twice.
+    if territory.region.code != territory.departement.code:
+        atelier.region = atelier.region or territory.region.name
+
+
+def refresh_territory_codes() -> tuple[int, list[Atelier]]:
+    """Derive every atelier's territory codes again, after the COG file was
+    updated. Returns how many ateliers changed, and those whose INSEE code
+    the COG no longer knows (their codes are blanked).
+
+    No version bump nor broadcast: the codes are not shown on the board."""
+    changed, unknown = 0, []
+    for atelier in Atelier.objects.only("pk", "code", "title", "insee_code", *TERRITORY_CODE_FIELDS).order_by("pk"):
+        territory = territories.resolve(atelier.insee_code) if atelier.insee_code else None
+        codes = territory.codes() if territory else dict.fromkeys(TERRITORY_CODE_FIELDS, "")
+        if atelier.insee_code and territory is None:
+            unknown.append(atelier)
+        if any(getattr(atelier, field) != value for field, value in codes.items()):
+            Atelier.objects.filter(pk=atelier.pk).update(**codes)
+            changed += 1
+    return changed, unknown
 
 
 def _validate_categories(categories: list[str]) -> list[str]:
@@ -64,6 +103,7 @@ def _validate_categories(categories: list[str]) -> list[str]:
 def create_atelier(user, **fields) -> Atelier:
     atelier = Atelier(phase=Phase.WELCOME, **{key: value for key, value in fields.items() if key in ATELIER_FIELDS})
     atelier.categories = _validate_categories(atelier.categories)
+    apply_territory(atelier)
     atelier.territory = atelier.territory or _territory_line(atelier)
     clean(atelier, exclude=["code"])
     with transaction.atomic():
@@ -81,12 +121,13 @@ def update_atelier(atelier: Atelier, **fields) -> Atelier:
         if key in ATELIER_FIELDS:
             setattr(atelier, key, value)
     atelier.categories = _validate_categories(atelier.categories)
+    apply_territory(atelier)
     atelier.territory = atelier.territory or _territory_line(atelier)
     clean(atelier, exclude=["code"])
     with transaction.atomic():
         state = begin_write(atelier.pk)
         atelier.version = state.version
-        atelier.save(update_fields=[*ATELIER_FIELDS, "version"])
+        atelier.save(update_fields=[*ATELIER_FIELDS, *TERRITORY_CODE_FIELDS, "version"])
         _atelier_updated(state.version, atelier.pk)
     return atelier
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from boards import services
+from boards import services, territories
 from boards.models import ActionStatus, Atelier, Category, HelpKind, Role
 from boards.services import facilitation, plan
 
@@ -313,6 +313,7 @@ class Command(BaseCommand):
             departement="Charente",
             region="Nouvelle-Aquitaine",
             insee_code="16102",
+            **territories.resolve("16102").codes(),
             venue="Salle des Distilleries, Cognac",
             starts_at=timezone.make_aware(tonight),
             code=DEMO_CODE,
@@ -329,6 +330,7 @@ class Command(BaseCommand):
             departement="Charente",
             region="Nouvelle-Aquitaine",
             insee_code="16167",
+            **territories.resolve("16167").codes(),
             venue="Maison des associations, Jarnac",
             starts_at=timezone.make_aware(datetime.combine(day, time(18, 30))),
             code=PAST_CODE,
