@@ -110,14 +110,21 @@ class ImpossibleForm(SubmissionKeyMixin, forms.ModelForm):
 class HelpOfferForm(SubmissionKeyMixin, forms.ModelForm):
     class Meta:
         model = HelpOffer
-        fields = ["kind", "message", "contact"]
+        fields = ["kind", "message", "contact", "contact_for_pilots"]
         labels = {
             "kind": _("Votre aide"),
             "message": _("Votre message"),
             "contact": _("Comment vous joindre (facultatif)"),
+            "contact_for_pilots": _(
+                "Si une action retient mon aide, son ou sa pilote peut aussi voir ce contact "
+                "(sur son lien de suivi personnel)"
+            ),
         }
         help_texts = {
-            "contact": _("Visible uniquement par l'auteur·e de l'impossible, jamais sur le tableau."),
+            "contact": _(
+                "Visible par l'auteur·e de l'impossible et l'équipe d'animation, "
+                "jamais sur le tableau ni sur le plan publié."
+            ),
         }
         widgets = {
             "kind": forms.RadioSelect,

@@ -297,8 +297,11 @@ class HelpOffer(models.Model):
     author = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="offers")
     kind = models.CharField(_("type d'aide"), max_length=20, choices=HelpKind.choices)
     message = models.CharField(_("message"), max_length=OFFER_MESSAGE_MAX)
-    # Private: shown to the impossible's author only, never on the board.
+    # Private: shown to the impossible's author and the facilitators, never on
+    # the board or the published plan; to the pilot of an action that retains
+    # this offer only if the helper said so (the follow-up link is forwardable).
     contact = models.CharField(_("comment me joindre"), max_length=CONTACT_MAX, blank=True)
+    contact_for_pilots = models.BooleanField(_("contact montré au ou à la pilote"), default=False)
     hidden = models.BooleanField(default=False)
     submission_key = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)

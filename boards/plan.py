@@ -168,9 +168,12 @@ class Plan:
         return f"plan-{slugify(self.atelier.title)[:60] or 'atelier'}-{day}"
 
 
-def build_plan(atelier: Atelier, *, include_contacts: bool, now: datetime.datetime | None = None) -> Plan:
+def build_plan(
+    atelier: Atelier, *, include_contacts: bool, for_pilot: bool = False, now: datetime.datetime | None = None
+) -> Plan:
     """The plan of one atelier, as the facilitators (contacts included) or
-    the public link (no contacts) see it."""
+    the public link (no contacts) see it; `for_pilot`: as a pilot's follow-up
+    link sees it, with only the contacts their helpers agreed to show pilots."""
     # Re-read: the language and time zone in force are the stored ones.
     atelier = Atelier.objects.get(pk=atelier.pk)
     zone = zoneinfo.ZoneInfo(atelier.time_zone)
@@ -221,7 +224,7 @@ def build_plan(atelier: Atelier, *, include_contacts: bool, now: datetime.dateti
                 kind=offer.kind,
                 kind_label=str(kind_labels.get(offer.kind, offer.kind)),
                 message=offer.message,
-                contact=offer.contact if include_contacts else None,
+                contact=offer.contact if include_contacts and (offer.contact_for_pilots or not for_pilot) else None,
             )
 
         action_rows = [

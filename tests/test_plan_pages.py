@@ -31,7 +31,8 @@ def build_scene(atelier: Atelier, alice, bob, charlie, facilitator) -> SimpleNam
 
     - "soudeurs" (Alice, 2 « moi aussi »): an action piloted by Alice, with
       Charlie's help (contact given), due in the past: overdue.
-    - "prêt" (Bob, 1): an action piloted by the mayor's office, Bob helping.
+    - "prêt" (Bob, 1): an action piloted by the mayor's office, Bob helping
+      (contact given, shown to pilots).
     - "local" (posted without a name by Dominique, 2): no action, no help.
     - "boulangerie" (Bob, 1): no action, no help either.
     """
@@ -69,6 +70,7 @@ def build_scene(atelier: Atelier, alice, bob, charlie, facilitator) -> SimpleNam
         kind=HelpKind.ADMINISTRATION,
         message="Je peux appeler la BPI",
         contact="06 12 34 56 78",
+        contact_for_pilots=True,
         submission_key="offer-bob",
     )
     facilitation.set_phase(atelier.pk, "plan")

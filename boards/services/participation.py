@@ -128,6 +128,7 @@ def offer_help(
     kind: str,
     message: str,
     contact: str = "",
+    contact_for_pilots: bool = False,
     submission_key: str,
 ) -> HelpOffer:
     key = check_submission_key(submission_key)
@@ -136,6 +137,7 @@ def offer_help(
         kind=kind,
         message=message.strip(),
         contact=contact.strip(),
+        contact_for_pilots=contact_for_pilots and bool(contact.strip()),
         submission_key=key,
     )
     _clean(offer, exclude=["impossible", "author"])

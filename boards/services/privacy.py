@@ -76,6 +76,7 @@ def participant_data(participant: Participant) -> dict[str, Any]:
                 "kind": offer.kind,
                 "message": offer.message,
                 "contact": offer.contact,
+                "contact_for_pilots": offer.contact_for_pilots,
                 "created_at": _moment(offer.created_at),
             }
             for offer in offers

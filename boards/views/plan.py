@@ -255,10 +255,11 @@ class FollowUpEntry:
 
 
 def _follow_up_context(pilot: Pilot) -> dict[str, Any]:
-    # Contacts included: the room matched these helpers with this pilot so
-    # that they get in touch, and the link is the pilot's alone. Only the
-    # helpers of the pilot's own actions are shown, never the other offers.
-    plan = build_plan(pilot.atelier, include_contacts=True)
+    # The room matched these helpers with this pilot so that they get in
+    # touch: the contacts of those who agreed to show them to pilots (the
+    # link needs no account and can be forwarded). Only the helpers of the
+    # pilot's own actions are shown, never the other offers.
+    plan = build_plan(pilot.atelier, include_contacts=True, for_pilot=True)
     rows = [row for row in plan.actions if row.pilot_id == pilot.pk]
     history = action_history([row.id for row in rows])
     entries = [FollowUpEntry(row, history[row.id], row.status, row.next_step) for row in rows]
