@@ -187,6 +187,10 @@ if CHANNEL_LAYER_KIND not in {"pubsub", "core"}:
 # atelier) and each socket's channel lives on one of them, chosen by a hash of
 # its name, so every process must list them in the same order.
 CHANNEL_REDIS_URLS = env_list("CERVEAU_CHANNEL_REDIS_URLS", [REDIS_URL] if REDIS_URL else [])
+# Names in Redis (channels, groups, counters) start with this: several sites,
+# or several test runs, can share one Redis server. Pub/sub channels ignore
+# the URL's database number, so a prefix is the only separation they have.
+REDIS_PREFIX = env_str("CERVEAU_REDIS_PREFIX")
 if CHANNEL_REDIS_URLS:
     # redis-py's pool refuses connections past its size ("Too many
     # connections") when a whole room connects at once: size it for that.
@@ -197,9 +201,15 @@ if CHANNEL_REDIS_URLS:
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"
             if CHANNEL_LAYER_KIND == "pubsub"
             else "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": redis_hosts}
+            "CONFIG": {"hosts": redis_hosts, "prefix": REDIS_PREFIX or "asgi"}
             if CHANNEL_LAYER_KIND == "pubsub"
-            else {"hosts": redis_hosts, "capacity": 1500, "expiry": 30, "group_expiry": 86400},
+            else {
+                "hosts": redis_hosts,
+                "prefix": REDIS_PREFIX or "asgi",
+                "capacity": 1500,
+                "expiry": 30,
+                "group_expiry": 86400,
+            },
         }
     }
 else:
@@ -211,7 +221,11 @@ else:
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "ratelimit": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "cerveau"}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_PREFIX or "cerveau",
+        }
         if REDIS_URL
         # Never culled: LocMemCache drops a third of its keys past MAX_ENTRIES
         # (300 by default), which would forget a guesser's counter in a full room.
