@@ -28,8 +28,7 @@ _SPACES = re.compile(r"\s+")
 # Function words, and the words every impossible uses to say it is one
 # ("impossible", "galère", "on n'arrive pas à", "trouver"): they tell
 # nothing about which impossible it is. Compared folded (no accents).
-STOPWORDS = frozenset(
-    """
+_STOPWORDS = """
     a ai aie aient aies ait as au aux avaient avais avait avec avez aviez avions avoir avons ayant
     c ca car ce ceci cela celle celles celui ces cet cette ceux chaque chez ci comme comment d dans de des
     du elle elles en encore es est et etaient etais etait etant ete etes etre eu eux fait faut il ils j je
@@ -49,9 +48,9 @@ STOPWORDS = frozenset(
     annee annees an ans mois jour jours semaine semaines temps heure heures fin debut
     passer passe mettre met mis permet permettre venir vient viennent rester reste voir vu vue suis
     succes sans entre idee solution solutions serieux serieuse tellement chaque presque toute tenir
-    etc ok svp merci bonjour help aide-moi
-    """.split()
-)
+    etc ok svp merci bonjour help
+"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 @functools.cache
@@ -90,10 +89,7 @@ def stem(word: str) -> str:
 def is_content(word: str) -> bool:
     folded = fold(word)
     return (
-        len(folded) >= 2
-        and folded not in STOPWORDS
-        and folded not in thesaurus.load().places
-        and not folded.isdigit()
+        len(folded) >= 2 and folded not in STOPWORDS and folded not in thesaurus.load().places and not folded.isdigit()
     )
 
 
