@@ -48,7 +48,7 @@ _STOPWORDS = """
     annee annees an ans mois jour jours semaine semaines temps heure heures fin debut
     passer passe mettre met mis permet permettre venir vient viennent rester reste voir vu vue suis
     succes sans entre idee solution solutions serieux serieuse tellement chaque presque toute tenir
-    etc ok svp merci bonjour help
+    etc ok svp merci bonjour help pendant durant cause lors
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
