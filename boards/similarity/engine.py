@@ -1,0 +1,297 @@
+"""The engine against the database: candidates are an atelier's visible
+impossibles (`Impossible.objects.visible()`: not hidden, not merged away,
+not waiting for moderation), read with their stored features.
+
+Every public function here answers something harmless instead of raising:
+posting an impossible or opening the console must keep working whatever
+happens to the engine (a bug, a missing table, a thesaurus that does not
+parse). Failures are logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from django.db import transaction
+
+from boards.models import Atelier, Impossible
+from boards.similarity import scoring
+from boards.similarity.models import DismissedDuplicate, ImpossibleFeatures
+
+logger = logging.getLogger(__name__)
+
+SUGGESTIONS = 3
+# Pairwise work (the console's duplicates, the observatoire's themes) looks at
+# this many impossibles at most: n² pairs, in memory.
+MAX_PAIRWISE = 2000
+
+
+@dataclass(frozen=True)
+class Match:
+    """A card a participant could be shown. No author: an anonymous post
+    stays anonymous whoever reads the suggestion."""
+
+    id: int
+    statement: str
+    category: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two impossibles of one atelier that look like the same one, older first."""
+
+    first_id: int
+    first_statement: str
+    second_id: int
+    second_statement: str
+    score: float
+
+
+def digest(statement: str) -> str:
+    return hashlib.sha1(statement.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+# --- Features: computed when posted or edited, read by every look-up -----------------
+
+
+def refresh(impossible_id: int) -> bool:
+    """Compute and store the features of one impossible from its current
+    statement. The services call it after an impossible is posted or edited
+    (`refresh_on_commit`). Never raises: False when it could not."""
+    try:
+        statement = Impossible.objects.values_list("statement", flat=True).get(pk=impossible_id)
+        _store(impossible_id, statement)
+        return True
+    except Impossible.DoesNotExist:
+        return False
+    except Exception:
+        logger.exception("similarity: could not compute the features of impossible %s", impossible_id)
+        return False
+
+
+def refresh_on_commit(impossible_id: int) -> None:
+    """`refresh` once the current transaction has committed (at once outside one)."""
+    transaction.on_commit(partial(refresh, impossible_id))
+
+
+def _store(impossible_id: int, statement: str) -> None:
+    terms = scoring.terms(statement)
+    ImpossibleFeatures.objects.update_or_create(
+        impossible_id=impossible_id,
+        defaults={"version": scoring.features_version(), "digest": digest(statement), "terms": terms.to_json()},
+    )
+
+
+def refresh_all(queryset=None, *, force: bool = False, batch: int = 500) -> int:
+    """Compute the features that are missing or stale (all of them with
+    `force`) for `queryset` (every impossible by default). Returns how many
+    were written. Used by `manage.py similarity_features`."""
+    queryset = Impossible.objects.all() if queryset is None else queryset
+    version = scoring.features_version()
+    written = 0
+    rows = queryset.order_by("pk").values_list(
+        "pk", "statement", "similarity_features__version", "similarity_features__digest"
+    )
+    for pk, statement, stored_version, stored_digest in rows.iterator(chunk_size=batch):
+        if force or stored_version != version or stored_digest != digest(statement):
+            _store(pk, statement)
+            written += 1
+    return written
+
+
+# --- Reading a board --------------------------------------------------------------------
+
+# Parsed features of the impossibles seen lately, per process: a look-up on a
+# board of 5,000 reads only the rows it has not prepared yet.
+_CACHE_SIZE = 20000
+_cache: OrderedDict[int, tuple[str, scoring.Prepared]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _prepared(rows: list[tuple[int, str, str, str | None, str | None]]) -> tuple[list[int], list[scoring.Prepared]]:
+    """The prepared features of `rows` (pk, statement, category, version,
+    digest) that are present and current; the others are left out."""
+    version = scoring.features_version()
+    ids: list[int] = []
+    prepared: list[scoring.Prepared | None] = []
+    missing: dict[int, tuple[int, str]] = {}
+    skipped = 0
+    with _cache_lock:
+        for pk, statement, _category, stored_version, stored_digest in rows:
+            key = f"{version}:{stored_digest}"
+            if stored_version != version or stored_digest != digest(statement):
+                skipped += 1
+                continue
+            cached = _cache.get(pk)
+            ids.append(pk)
+            if cached is not None and cached[0] == key:
+                _cache.move_to_end(pk)
+                prepared.append(cached[1])
+            else:
+                missing[pk] = (len(prepared), key)
+                prepared.append(None)
+    if missing:
+        for pk, terms in ImpossibleFeatures.objects.filter(impossible_id__in=list(missing)).values_list(
+            "impossible_id", "terms"
+        ):
+            position, key = missing[pk]
+            item = scoring.Prepared(scoring.Terms.from_json(terms))
+            prepared[position] = item
+            with _cache_lock:
+                _cache[pk] = (key, item)
+                _cache.move_to_end(pk)
+                while len(_cache) > _CACHE_SIZE:
+                    _cache.popitem(last=False)
+    if skipped:
+        logger.warning("similarity: %s impossible(s) without current features left out", skipped)
+    kept = [(pk, p) for pk, p in zip(ids, prepared, strict=True) if p is not None]
+    return [pk for pk, _ in kept], [p for _, p in kept]
+
+
+def _rows(queryset) -> list[tuple[int, str, str, str | None, str | None]]:
+    return list(
+        queryset.values_list(
+            "pk", "statement", "category", "similarity_features__version", "similarity_features__digest"
+        )
+    )
+
+
+def _atelier_id(atelier: Atelier | int) -> int:
+    return atelier.pk if isinstance(atelier, Atelier) else int(atelier)
+
+
+# --- The three uses -------------------------------------------------------------------
+
+
+def similar(atelier: Atelier | int, text: str, *, exclude: Iterable[int] = ()) -> list[Match]:
+    """The visible impossibles of `atelier` that look like `text`: what a
+    participant about to post it would be shown (« Ça ressemble à… »), best
+    first, at most 3, only those at or above the engine's threshold. `exclude`:
+    ids to leave out (the impossible being edited). Never raises: [] when in
+    doubt."""
+    try:
+        started = time.perf_counter()
+        query = scoring.prepare(text or "")
+        if not query.blocks[0][0].size and not query.blocks[2][0].size:
+            return []  # nothing to compare: emoji only, punctuation, stopwords
+        queryset = Impossible.objects.visible().filter(atelier_id=_atelier_id(atelier))
+        excluded = [int(pk) for pk in exclude]
+        if excluded:
+            queryset = queryset.exclude(pk__in=excluded)
+        rows = _rows(queryset)
+        by_id = {row[0]: row for row in rows}
+        ids, prepared = _prepared(rows)
+        if not ids:
+            return []
+        scores = scoring.Board(prepared).scores(query)
+        best = np.argsort(-scores, kind="stable")[:SUGGESTIONS]
+        matches = [
+            Match(id=ids[i], statement=by_id[ids[i]][1], category=by_id[ids[i]][2], score=round(float(scores[i]), 3))
+            for i in best
+            if scores[i] >= scoring.SUGGEST_THRESHOLD
+        ]
+        logger.debug("similarity: %s candidates in %.1f ms", len(ids), 1000 * (time.perf_counter() - started))
+        return matches
+    except Exception:
+        logger.exception("similarity: look-up failed for atelier %s", atelier)
+        return []
+
+
+def likely_duplicates(atelier: Atelier | int, *, limit: int = 50) -> list[Pair]:
+    """Pairs of the atelier's visible impossibles that look like the same
+    one, best first, without the pairs a facilitator dismissed (« Pas un
+    doublon »). For the facilitators' console. Never raises: [] when in doubt."""
+    try:
+        atelier_id = _atelier_id(atelier)
+        queryset = Impossible.objects.visible().filter(atelier_id=atelier_id).order_by("-created_at", "-pk")
+        rows = _rows(queryset[:MAX_PAIRWISE])
+        by_id = {row[0]: row for row in rows}
+        ids, prepared = _prepared(rows)
+        if len(ids) < 2:
+            return []
+        scores = scoring.Board(prepared).pair_scores()
+        upper = np.triu(scores >= scoring.DUPLICATE_THRESHOLD, k=1)
+        dismissed = set(DismissedDuplicate.objects.filter(atelier_id=atelier_id).values_list("first_id", "second_id"))
+        pairs = []
+        for i, j in zip(*np.nonzero(upper), strict=True):
+            a, b = sorted((ids[i], ids[j]))
+            if (a, b) in dismissed:
+                continue
+            pairs.append(Pair(a, by_id[a][1], b, by_id[b][1], round(float(scores[i, j]), 3)))
+        pairs.sort(key=lambda pair: (-pair.score, pair.first_id, pair.second_id))
+        return pairs[:limit]
+    except Exception:
+        logger.exception("similarity: likely duplicates failed for atelier %s", atelier)
+        return []
+
+
+def group(impossibles: Iterable[int | Impossible], *, threshold: float | None = None) -> list[list[int]]:
+    """Theme suggestions for the observatoire: the given impossibles (ids or
+    objects, from any ateliers; only the visible ones count) grouped when
+    they look alike, each group's ids in ascending order, largest groups
+    first, groups of one left out.
+
+    Average linkage: two groups merge when their pairs score
+    `threshold` on average, so one ambiguous post cannot chain two themes
+    together. Never raises: [] when in doubt."""
+    try:
+        threshold = scoring.GROUP_THRESHOLD if threshold is None else threshold
+        wanted = [item.pk if isinstance(item, Impossible) else int(item) for item in impossibles]
+        queryset = Impossible.objects.visible().filter(pk__in=wanted).order_by("pk")
+        ids, prepared = _prepared(_rows(queryset[:MAX_PAIRWISE]))
+        if len(ids) < 2:
+            return []
+        return _average_linkage(ids, scoring.Board(prepared).pair_scores(), threshold)
+    except Exception:
+        logger.exception("similarity: grouping failed")
+        return []
+
+
+def _average_linkage(ids: list[int], scores: np.ndarray, threshold: float) -> list[list[int]]:
+    members: dict[int, list[int]] = {i: [i] for i in range(len(ids))}
+    # Sum of pair scores between two live groups, for the pairs above threshold.
+    candidates = np.argwhere(np.triu(scores >= threshold, k=1))
+    order = np.argsort(-scores[candidates[:, 0], candidates[:, 1]], kind="stable")
+    leader = list(range(len(ids)))
+
+    def find(i: int) -> int:
+        while leader[i] != i:
+            leader[i] = leader[leader[i]]
+            i = leader[i]
+        return i
+
+    for k in order:
+        a, b = find(int(candidates[k, 0])), find(int(candidates[k, 1]))
+        if a == b:
+            continue
+        block = scores[np.ix_(members[a], members[b])]
+        if float(block.mean()) < threshold:
+            continue
+        leader[b] = a
+        members[a].extend(members.pop(b))
+    groups = [sorted(ids[i] for i in group) for group in members.values() if len(group) > 1]
+    groups.sort(key=lambda g: (-len(g), g[0]))
+    return groups
+
+
+def score(a: str, b: str) -> float:
+    """How alike two texts are, between 0 and 1 (symmetric); 0.0 when in doubt."""
+    try:
+        return scoring.score(a or "", b or "")
+    except Exception:
+        logger.exception("similarity: scoring failed")
+        return 0.0
+
+
+def warm_up() -> None:
+    """Load the thesaurus and the stemmer now rather than on the first look-up."""
+    scoring.prepare("recruter des soudeurs")

@@ -1,0 +1,177 @@
+"""How alike two impossibles are: three signals blended into one score.
+
+- `terms`: weighted cosine of the thesaurus concepts and of the content words
+  no concept covered (a weak concept and a leftover word count half);
+- `concepts`: cosine of the concept sets alone;
+- `spelling`: cosine of the character trigrams of the content words, which
+  survives typos and inflections.
+
+The blend's weights and thresholds are calibrated on the evaluation set
+(`python -m boards.similarity.evaluate --calibrate`; how, and on which
+split: docs/similarity.md). A sentence encoder was measured as a fourth
+signal and left out: it did not show one more duplicate at the same rate of
+wrong suggestions (the table in docs/similarity.md).
+
+Lexical signals are hashed into fixed-size sparse vectors, so that one
+query against thousands of candidates, and all pairs of a board, are a few
+numpy products rather than Python loops. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from boards.similarity import text, thesaurus
+
+# Bump when the features' meaning changes without the thesaurus changing.
+ENGINE_VERSION = 1
+
+# Calibrated blend (see the module docstring): score = Σ weight × signal.
+SIGNALS = ("terms", "concepts", "spelling")
+WEIGHTS = np.array([0.648, 0.352, 0.0], dtype=np.float32)
+
+# A participant is shown a card from this score on (at most 3, best first).
+SUGGEST_THRESHOLD = 0.583
+# The facilitators' console lists a pair as a likely duplicate from this score.
+DUPLICATE_THRESHOLD = 0.583
+# The observatoire links two impossibles into one theme from this score.
+GROUP_THRESHOLD = 0.583
+
+TERM_DIM = 2048
+CONCEPT_DIM = 1024
+TRIGRAM_DIM = 2048
+WEAK_WEIGHT = 0.5
+RESIDUE_WEIGHT = 0.5
+
+
+@functools.cache
+def features_version() -> str:
+    """Stored with every impossible's features: rows of another version are
+    stale (the thesaurus, the stopwords, the encoder or this file changed)."""
+    digest = hashlib.sha256()
+    digest.update(thesaurus.PATH.read_bytes())
+    digest.update(" ".join(sorted(text.STOPWORDS)).encode())
+    return f"{ENGINE_VERSION}-{digest.hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The lexical features of one text, as stored (JSON-friendly)."""
+
+    items: dict[str, float]
+    concepts: tuple[str, ...]
+    trigrams: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"items": self.items, "concepts": list(self.concepts), "trigrams": list(self.trigrams)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Terms:
+        return cls(
+            items={str(k): float(v) for k, v in data["items"].items()},
+            concepts=tuple(str(c) for c in data["concepts"]),
+            trigrams=tuple(str(t) for t in data["trigrams"]),
+        )
+
+
+def terms(statement: str) -> Terms:
+    analysis = text.analyse(statement)
+    weak = thesaurus.load().weak
+    items = {f"#{c}": (WEAK_WEIGHT if c in weak else 1.0) for c in analysis.concepts}
+    items.update({stem: RESIDUE_WEIGHT for stem in analysis.residue})
+    return Terms(items=items, concepts=tuple(sorted(analysis.concepts)), trigrams=tuple(sorted(analysis.trigrams)))
+
+
+def _bucket(token: str, dim: int) -> int:
+    # crc32, not hash(): the same bucket in every process.
+    return zlib.crc32(token.encode("utf-8")) % dim
+
+
+def _hashed(values: dict[str, float] | tuple[str, ...], dim: int) -> dict[int, float]:
+    out: dict[int, float] = {}
+    pairs = values.items() if isinstance(values, dict) else ((v, 1.0) for v in values)
+    for token, weight in pairs:
+        col = _bucket(token, dim)
+        out[col] = out.get(col, 0.0) + weight
+    return out
+
+
+class Prepared:
+    """One impossible's terms hashed and normalised, ready to stack."""
+
+    __slots__ = ("blocks",)
+
+    def __init__(self, terms: Terms):
+        self.blocks = tuple(
+            _normalised(_hashed(values, dim))
+            for values, dim in ((terms.items, TERM_DIM), (terms.concepts, CONCEPT_DIM), (terms.trigrams, TRIGRAM_DIM))
+        )
+
+
+def _normalised(entry: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    cols = np.fromiter(entry.keys(), dtype=np.int64, count=len(entry))
+    vals = np.fromiter(entry.values(), dtype=np.float32, count=len(entry))
+    norm = float(np.linalg.norm(vals))
+    return cols, (vals / norm if norm else vals)
+
+
+DIMS = (TERM_DIM, CONCEPT_DIM, TRIGRAM_DIM)
+
+
+class Board:
+    """Many impossibles' terms stacked for vectorised scoring."""
+
+    def __init__(self, rows: list[Prepared]):
+        self.n = len(rows)
+        self.blocks = []
+        for k in range(len(DIMS)):
+            cols = [row.blocks[k][0] for row in rows]
+            vals = [row.blocks[k][1] for row in rows]
+            lengths = np.fromiter((len(c) for c in cols), dtype=np.int64, count=self.n)
+            self.blocks.append(
+                (
+                    np.repeat(np.arange(self.n, dtype=np.int64), lengths),
+                    np.concatenate(cols) if rows else np.zeros(0, np.int64),
+                    np.concatenate(vals) if rows else np.zeros(0, np.float32),
+                )
+            )
+
+    def signals(self, query: Prepared) -> np.ndarray:
+        """(n, 3): the signals of `query` against every impossible of the board."""
+        out = np.zeros((self.n, len(DIMS)), dtype=np.float32)
+        for k, (dim, (rows, cols, vals)) in enumerate(zip(DIMS, self.blocks, strict=True)):
+            dense = np.zeros(dim, dtype=np.float32)
+            q_cols, q_vals = query.blocks[k]
+            np.add.at(dense, q_cols, q_vals)
+            out[:, k] = np.bincount(rows, weights=vals * dense[cols], minlength=self.n)
+        return out
+
+    def scores(self, query: Prepared) -> np.ndarray:
+        return blend(self.signals(query))
+
+    def pair_scores(self) -> np.ndarray:
+        """(n, n): every pair's score (the diagonal means nothing)."""
+        out = np.zeros((self.n, self.n), dtype=np.float32)
+        for weight, dim, (rows, cols, vals) in zip(WEIGHTS, DIMS, self.blocks, strict=True):
+            dense = np.zeros((self.n, dim), dtype=np.float32)
+            np.add.at(dense, (rows, cols), vals)
+            out += weight * (dense @ dense.T)
+        return out
+
+
+def blend(signals: np.ndarray) -> np.ndarray:
+    return signals @ WEIGHTS
+
+
+def prepare(statement: str) -> Prepared:
+    return Prepared(terms(statement))
+
+
+def score(a: str, b: str) -> float:
+    """How alike two texts are, between 0 and 1 (symmetric)."""
+    return float(Board([prepare(b)]).scores(prepare(a))[0])
