@@ -10,7 +10,6 @@ parse). Failures are logged.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from functools import partial
 
 import numpy as np
 from django.db import transaction
+from django.db.models import F
 
 from boards.models import Atelier, Impossible
 from boards.similarity import scoring
@@ -56,10 +56,6 @@ class Pair:
     score: float
 
 
-def digest(statement: str) -> str:
-    return hashlib.sha1(statement.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
 # --- Features: computed when posted or edited, read by every look-up -----------------
 
 
@@ -87,7 +83,12 @@ def _store(impossible_id: int, statement: str) -> None:
     terms = scoring.terms(statement)
     ImpossibleFeatures.objects.update_or_create(
         impossible_id=impossible_id,
-        defaults={"version": scoring.features_version(), "digest": digest(statement), "terms": terms.to_json()},
+        defaults={
+            "version": scoring.features_version(),
+            "statement": statement,
+            "terms": terms.to_json(),
+            "revision": time.time_ns(),
+        },
     )
 
 
@@ -99,10 +100,10 @@ def refresh_all(queryset=None, *, force: bool = False, batch: int = 500) -> int:
     version = scoring.features_version()
     written = 0
     rows = queryset.order_by("pk").values_list(
-        "pk", "statement", "similarity_features__version", "similarity_features__digest"
+        "pk", "statement", "similarity_features__version", "similarity_features__statement"
     )
-    for pk, statement, stored_version, stored_digest in rows.iterator(chunk_size=batch):
-        if force or stored_version != version or stored_digest != digest(statement):
+    for pk, statement, stored_version, stored_statement in rows.iterator(chunk_size=batch):
+        if force or stored_version != version or stored_statement != statement:
             _store(pk, statement)
             written += 1
     return written
@@ -110,59 +111,77 @@ def refresh_all(queryset=None, *, force: bool = False, batch: int = 500) -> int:
 
 # --- Reading a board --------------------------------------------------------------------
 
-# Parsed features of the impossibles seen lately, per process: a look-up on a
-# board of 5,000 reads only the rows it has not prepared yet.
+# Per process: the prepared features of the impossibles seen lately, and the
+# stacked board of each atelier looked at lately. A look-up on an atelier
+# whose board has not changed since the last one reads one column of ids.
 _CACHE_SIZE = 20000
-_cache: OrderedDict[int, tuple[str, scoring.Prepared]] = OrderedDict()
-_cache_lock = threading.Lock()
+_BOARDS = 64
+_prepared_cache: OrderedDict[tuple, scoring.Prepared] = OrderedDict()
+_board_cache: OrderedDict[object, tuple[tuple, scoring.Board]] = OrderedDict()
+_lock = threading.Lock()
 
 
-def _prepared(rows: list[tuple[int, str, str, str | None, str | None]]) -> tuple[list[int], list[scoring.Prepared]]:
-    """The prepared features of `rows` (pk, statement, category, version,
-    digest) that are present and current; the others are left out."""
-    version = scoring.features_version()
-    ids: list[int] = []
+def _current(queryset):
+    """`queryset` narrowed to the impossibles whose stored features are
+    current: the engine's version, computed from the statement as it is now
+    (compared by the database). The others are left out until refreshed."""
+    return queryset.filter(
+        similarity_features__version=scoring.features_version(),
+        similarity_features__statement=F("statement"),
+    )
+
+
+def _board(queryset, scope: object = None) -> tuple[list[int], scoring.Board]:
+    """The ids and the stacked board of the current impossibles of `queryset`.
+    With a `scope` (an atelier), an unchanged board is reused."""
+    rows = tuple(_current(queryset).values_list("pk", "similarity_features__revision"))
+    if scope is not None:
+        with _lock:
+            cached = _board_cache.get(scope)
+            if cached is not None and cached[0] == rows:
+                _board_cache.move_to_end(scope)
+                return [pk for pk, _ in rows], cached[1]
     prepared: list[scoring.Prepared | None] = []
-    missing: dict[int, tuple[int, str]] = {}
-    skipped = 0
-    with _cache_lock:
-        for pk, statement, _category, stored_version, stored_digest in rows:
-            key = f"{version}:{stored_digest}"
-            if stored_version != version or stored_digest != digest(statement):
-                skipped += 1
-                continue
-            cached = _cache.get(pk)
-            ids.append(pk)
-            if cached is not None and cached[0] == key:
-                _cache.move_to_end(pk)
-                prepared.append(cached[1])
+    missing: dict[int, int] = {}
+    with _lock:
+        for position, row in enumerate(rows):
+            item = _prepared_cache.get(row)
+            if item is None:
+                missing[row[0]] = position
             else:
-                missing[pk] = (len(prepared), key)
-                prepared.append(None)
+                _prepared_cache.move_to_end(row)
+            prepared.append(item)
     if missing:
-        for pk, terms in ImpossibleFeatures.objects.filter(impossible_id__in=list(missing)).values_list(
+        fetched = ImpossibleFeatures.objects.filter(impossible_id__in=list(missing)).values_list(
             "impossible_id", "terms"
-        ):
-            position, key = missing[pk]
+        )
+        for pk, terms in fetched:
+            position = missing[pk]
             item = scoring.Prepared(scoring.Terms.from_json(terms))
             prepared[position] = item
-            with _cache_lock:
-                _cache[pk] = (key, item)
-                _cache.move_to_end(pk)
-                while len(_cache) > _CACHE_SIZE:
-                    _cache.popitem(last=False)
-    if skipped:
-        logger.warning("similarity: %s impossible(s) without current features left out", skipped)
-    kept = [(pk, p) for pk, p in zip(ids, prepared, strict=True) if p is not None]
-    return [pk for pk, _ in kept], [p for _, p in kept]
+            with _lock:
+                _prepared_cache[rows[position]] = item
+                while len(_prepared_cache) > _CACHE_SIZE:
+                    _prepared_cache.popitem(last=False)
+    # A row refreshed between the two queries is left out of this look-up.
+    kept = [(row[0], item) for row, item in zip(rows, prepared, strict=True) if item is not None]
+    board = scoring.Board([item for _, item in kept])
+    if scope is not None and len(kept) == len(rows):
+        with _lock:
+            _board_cache[scope] = (rows, board)
+            _board_cache.move_to_end(scope)
+            while len(_board_cache) > _BOARDS:
+                _board_cache.popitem(last=False)
+    return [pk for pk, _ in kept], board
 
 
-def _rows(queryset) -> list[tuple[int, str, str, str | None, str | None]]:
-    return list(
-        queryset.values_list(
-            "pk", "statement", "category", "similarity_features__version", "similarity_features__digest"
+def _statements(ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    return {
+        pk: (statement, category)
+        for pk, statement, category in Impossible.objects.filter(pk__in=list(ids)).values_list(
+            "pk", "statement", "category"
         )
-    )
+    }
 
 
 def _atelier_id(atelier: Atelier | int) -> int:
@@ -183,21 +202,22 @@ def similar(atelier: Atelier | int, text: str, *, exclude: Iterable[int] = ()) -
         query = scoring.prepare(text or "")
         if not query.blocks[0][0].size and not query.blocks[2][0].size:
             return []  # nothing to compare: emoji only, punctuation, stopwords
-        queryset = Impossible.objects.visible().filter(atelier_id=_atelier_id(atelier))
-        excluded = [int(pk) for pk in exclude]
-        if excluded:
-            queryset = queryset.exclude(pk__in=excluded)
-        rows = _rows(queryset)
-        by_id = {row[0]: row for row in rows}
-        ids, prepared = _prepared(rows)
+        atelier_id = _atelier_id(atelier)
+        ids, board = _board(Impossible.objects.visible().filter(atelier_id=atelier_id).order_by("pk"), scope=atelier_id)
         if not ids:
             return []
-        scores = scoring.Board(prepared).scores(query)
-        best = np.argsort(-scores, kind="stable")[:SUGGESTIONS]
+        scores = board.scores(query)
+        excluded = {int(pk) for pk in exclude}
+        best = [
+            int(i)
+            for i in np.argsort(-scores, kind="stable")[: SUGGESTIONS + len(excluded)]
+            if scores[i] >= scoring.SUGGEST_THRESHOLD and ids[i] not in excluded
+        ][:SUGGESTIONS]
+        texts = _statements(ids[i] for i in best)
         matches = [
-            Match(id=ids[i], statement=by_id[ids[i]][1], category=by_id[ids[i]][2], score=round(float(scores[i]), 3))
+            Match(id=ids[i], statement=texts[ids[i]][0], category=texts[ids[i]][1], score=round(float(scores[i]), 3))
             for i in best
-            if scores[i] >= scoring.SUGGEST_THRESHOLD
+            if ids[i] in texts
         ]
         logger.debug("similarity: %s candidates in %.1f ms", len(ids), 1000 * (time.perf_counter() - started))
         return matches
@@ -212,23 +232,27 @@ def likely_duplicates(atelier: Atelier | int, *, limit: int = 50) -> list[Pair]:
     doublon »). For the facilitators' console. Never raises: [] when in doubt."""
     try:
         atelier_id = _atelier_id(atelier)
-        queryset = Impossible.objects.visible().filter(atelier_id=atelier_id).order_by("-created_at", "-pk")
-        rows = _rows(queryset[:MAX_PAIRWISE])
-        by_id = {row[0]: row for row in rows}
-        ids, prepared = _prepared(rows)
+        queryset = Impossible.objects.visible().filter(atelier_id=atelier_id)
+        newest = _current(queryset).order_by("-created_at", "-pk").values_list("pk", flat=True)[:MAX_PAIRWISE]
+        ids, board = _board(queryset.filter(pk__in=list(newest)).order_by("pk"))
         if len(ids) < 2:
             return []
-        scores = scoring.Board(prepared).pair_scores()
+        scores = board.pair_scores()
         upper = np.triu(scores >= scoring.DUPLICATE_THRESHOLD, k=1)
         dismissed = set(DismissedDuplicate.objects.filter(atelier_id=atelier_id).values_list("first_id", "second_id"))
-        pairs = []
+        found = []
         for i, j in zip(*np.nonzero(upper), strict=True):
             a, b = sorted((ids[i], ids[j]))
-            if (a, b) in dismissed:
-                continue
-            pairs.append(Pair(a, by_id[a][1], b, by_id[b][1], round(float(scores[i, j]), 3)))
-        pairs.sort(key=lambda pair: (-pair.score, pair.first_id, pair.second_id))
-        return pairs[:limit]
+            if (a, b) not in dismissed:
+                found.append((-float(scores[i, j]), a, b))
+        found.sort()
+        found = found[:limit]
+        texts = _statements({pk for _, a, b in found for pk in (a, b)})
+        return [
+            Pair(a, texts[a][0], b, texts[b][0], round(-negative, 3))
+            for negative, a, b in found
+            if a in texts and b in texts
+        ]
     except Exception:
         logger.exception("similarity: likely duplicates failed for atelier %s", atelier)
         return []
@@ -246,11 +270,11 @@ def group(impossibles: Iterable[int | Impossible], *, threshold: float | None = 
     try:
         threshold = scoring.GROUP_THRESHOLD if threshold is None else threshold
         wanted = [item.pk if isinstance(item, Impossible) else int(item) for item in impossibles]
-        queryset = Impossible.objects.visible().filter(pk__in=wanted).order_by("pk")
-        ids, prepared = _prepared(_rows(queryset[:MAX_PAIRWISE]))
+        current = _current(Impossible.objects.visible().filter(pk__in=wanted)).order_by("pk")
+        ids, board = _board(Impossible.objects.filter(pk__in=list(current.values_list("pk", flat=True)[:MAX_PAIRWISE])))
         if len(ids) < 2:
             return []
-        return _average_linkage(ids, scoring.Board(prepared).pair_scores(), threshold)
+        return _average_linkage(ids, board.pair_scores(), threshold)
     except Exception:
         logger.exception("similarity: grouping failed")
         return []

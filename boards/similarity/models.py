@@ -12,18 +12,21 @@ class ImpossibleFeatures(models.Model):
     or edited (`boards.similarity.refresh`) so that a look-up reads them
     instead of analysing every statement of the board again.
 
-    A row is used only while `version` is the engine's and `digest` is that of
-    the statement it describes: after an edit the engine has not heard of, or a
-    new thesaurus, the row is ignored until recomputed (`manage.py
-    similarity_features`).
+    A row is used only while `version` is the engine's and `statement` is the
+    impossible's current statement (the database compares them): after an edit
+    the engine has not heard of, or a new thesaurus, the row is ignored until
+    recomputed (`manage.py similarity_features`).
     """
 
     impossible = models.OneToOneField(
         "boards.Impossible", on_delete=models.CASCADE, primary_key=True, related_name="similarity_features"
     )
     version = models.CharField(max_length=40)
-    digest = models.CharField(max_length=40)
+    statement = models.TextField()
     terms = models.JSONField()
+    # Changes whenever the row is written: the engine's per-process caches
+    # key on it (an integer reads much faster than a date).
+    revision = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,7 +1,9 @@
 """How alike two impossibles are: three signals blended into one score.
 
-- `terms`: weighted cosine of the thesaurus concepts and of the content words
-  no concept covered (a weak concept and a leftover word count half);
+- `terms`: weighted Jaccard index of the thesaurus concepts and of the
+  content words no concept covered (a weak concept and a leftover word count
+  less): what both say, over what either says, so that a post which adds a
+  problem of its own is set apart;
 - `concepts`: cosine of the concept sets alone;
 - `spelling`: cosine of the character trigrams of the content words, which
   survives typos and inflections.
@@ -45,7 +47,7 @@ GROUP_THRESHOLD = 0.583
 TERM_DIM = 2048
 CONCEPT_DIM = 1024
 TRIGRAM_DIM = 2048
-WEAK_WEIGHT = 0.5
+WEAK_WEIGHT = 0.7
 RESIDUE_WEIGHT = 0.5
 
 
@@ -102,14 +104,21 @@ def _hashed(values: dict[str, float] | tuple[str, ...], dim: int) -> dict[int, f
 
 
 class Prepared:
-    """One impossible's terms hashed and normalised, ready to stack."""
+    """One impossible's terms hashed, ready to stack. The terms block holds
+    square roots of the weights (a dot product of two such rows is the weight
+    they share) and `mass` the total weight; the two others are unit vectors."""
 
-    __slots__ = ("blocks",)
+    __slots__ = ("blocks", "mass")
 
     def __init__(self, terms: Terms):
-        self.blocks = tuple(
-            _normalised(_hashed(values, dim))
-            for values, dim in ((terms.items, TERM_DIM), (terms.concepts, CONCEPT_DIM), (terms.trigrams, TRIGRAM_DIM))
+        weighted = _hashed(terms.items, TERM_DIM)
+        cols = np.fromiter(weighted.keys(), dtype=np.int64, count=len(weighted))
+        weights = np.fromiter(weighted.values(), dtype=np.float32, count=len(weighted))
+        self.mass = float(weights.sum())
+        self.blocks = (
+            (cols, np.sqrt(weights)),
+            _normalised(_hashed(terms.concepts, CONCEPT_DIM)),
+            _normalised(_hashed(terms.trigrams, TRIGRAM_DIM)),
         )
 
 
@@ -128,6 +137,7 @@ class Board:
 
     def __init__(self, rows: list[Prepared]):
         self.n = len(rows)
+        self.mass = np.fromiter((row.mass for row in rows), dtype=np.float32, count=self.n)
         self.blocks = []
         for k in range(len(DIMS)):
             cols = [row.blocks[k][0] for row in rows]
@@ -149,6 +159,7 @@ class Board:
             q_cols, q_vals = query.blocks[k]
             np.add.at(dense, q_cols, q_vals)
             out[:, k] = np.bincount(rows, weights=vals * dense[cols], minlength=self.n)
+        out[:, 0] = _jaccard(out[:, 0], self.mass, query.mass)
         return out
 
     def scores(self, query: Prepared) -> np.ndarray:
@@ -157,11 +168,21 @@ class Board:
     def pair_scores(self) -> np.ndarray:
         """(n, n): every pair's score (the diagonal means nothing)."""
         out = np.zeros((self.n, self.n), dtype=np.float32)
-        for weight, dim, (rows, cols, vals) in zip(WEIGHTS, DIMS, self.blocks, strict=True):
+        for k, (weight, dim, (rows, cols, vals)) in enumerate(zip(WEIGHTS, DIMS, self.blocks, strict=True)):
+            if weight == 0:
+                continue
             dense = np.zeros((self.n, dim), dtype=np.float32)
             np.add.at(dense, (rows, cols), vals)
-            out += weight * (dense @ dense.T)
+            products = dense @ dense.T
+            if k == 0:
+                products = _jaccard(products, self.mass[:, None], self.mass[None, :])
+            out += weight * products
         return out
+
+
+def _jaccard(shared: np.ndarray, mass_a, mass_b) -> np.ndarray:
+    union = mass_a + mass_b - shared
+    return np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
 
 
 def blend(signals: np.ndarray) -> np.ndarray:

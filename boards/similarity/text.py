@@ -49,6 +49,8 @@ _STOPWORDS = """
     passer passe mettre met mis permet permettre venir vient viennent rester reste voir vu vue suis
     succes sans entre idee solution solutions serieux serieuse tellement chaque presque toute tenir
     etc ok svp merci bonjour help pendant durant cause lors
+    aller accepter accepte restent complet supplementaire demande demandent projet
+    autour devenus devenu rare humain tard secteur
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
