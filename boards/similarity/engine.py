@@ -274,37 +274,10 @@ def group(impossibles: Iterable[int | Impossible], *, threshold: float | None = 
         ids, board = _board(Impossible.objects.filter(pk__in=list(current.values_list("pk", flat=True)[:MAX_PAIRWISE])))
         if len(ids) < 2:
             return []
-        return _average_linkage(ids, board.pair_scores(), threshold)
+        return scoring.average_linkage(ids, board.pair_scores(), threshold)
     except Exception:
         logger.exception("similarity: grouping failed")
         return []
-
-
-def _average_linkage(ids: list[int], scores: np.ndarray, threshold: float) -> list[list[int]]:
-    members: dict[int, list[int]] = {i: [i] for i in range(len(ids))}
-    # Sum of pair scores between two live groups, for the pairs above threshold.
-    candidates = np.argwhere(np.triu(scores >= threshold, k=1))
-    order = np.argsort(-scores[candidates[:, 0], candidates[:, 1]], kind="stable")
-    leader = list(range(len(ids)))
-
-    def find(i: int) -> int:
-        while leader[i] != i:
-            leader[i] = leader[leader[i]]
-            i = leader[i]
-        return i
-
-    for k in order:
-        a, b = find(int(candidates[k, 0])), find(int(candidates[k, 1]))
-        if a == b:
-            continue
-        block = scores[np.ix_(members[a], members[b])]
-        if float(block.mean()) < threshold:
-            continue
-        leader[b] = a
-        members[a].extend(members.pop(b))
-    groups = [sorted(ids[i] for i in group) for group in members.values() if len(group) > 1]
-    groups.sort(key=lambda g: (-len(g), g[0]))
-    return groups
 
 
 def score(a: str, b: str) -> float:

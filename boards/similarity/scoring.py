@@ -1,4 +1,6 @@
-"""How alike two impossibles are: three signals blended into one score.
+"""How alike two impossibles are: a score between 0 and 1.
+
+Three signals are computed; the calibrated blend uses the first alone:
 
 - `terms`: weighted Jaccard index of the thesaurus concepts and of the
   content words no concept covered (a weak concept and a leftover word count
@@ -8,11 +10,11 @@
 - `spelling`: cosine of the character trigrams of the content words, which
   survives typos and inflections.
 
-The blend's weights and thresholds are calibrated on the evaluation set
-(`python -m boards.similarity.evaluate --calibrate`; how, and on which
-split: docs/similarity.md). A sentence encoder was measured as a fourth
-signal and left out: it did not show one more duplicate at the same rate of
-wrong suggestions (the table in docs/similarity.md).
+The weights and the threshold come from the evaluation set (how, on which
+split, and why `concepts` and `spelling` weigh nothing although they were
+measured: docs/similarity.md). Two sentence encoders were measured as a
+fourth signal and left out: they did not show one more duplicate at the
+same rate of wrong suggestions.
 
 Lexical signals are hashed into fixed-size sparse vectors, so that one
 query against thousands of candidates, and all pairs of a board, are a few
@@ -33,20 +35,22 @@ from boards.similarity import text, thesaurus
 # Bump when the features' meaning changes without the thesaurus changing.
 ENGINE_VERSION = 1
 
-# Calibrated blend (see the module docstring): score = Σ weight × signal.
+# score = Σ weight × signal (see the module docstring).
 SIGNALS = ("terms", "concepts", "spelling")
-WEIGHTS = np.array([0.648, 0.352, 0.0], dtype=np.float32)
+WEIGHTS = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 
-# A participant is shown a card from this score on (at most 3, best first).
-SUGGEST_THRESHOLD = 0.583
+# A participant is shown a card from this score on (at most 3, best first):
+# just above one third, the highest score of nine new posts in ten of the
+# development split.
+SUGGEST_THRESHOLD = 0.34
 # The facilitators' console lists a pair as a likely duplicate from this score.
-DUPLICATE_THRESHOLD = 0.583
+DUPLICATE_THRESHOLD = 0.34
 # The observatoire links two impossibles into one theme from this score.
-GROUP_THRESHOLD = 0.583
+GROUP_THRESHOLD = 0.34
 
-TERM_DIM = 2048
-CONCEPT_DIM = 1024
-TRIGRAM_DIM = 2048
+# Hashing spaces: large, so that two different words almost never share a
+# column (vectors stay sparse; only the columns in use are ever allocated).
+TERM_DIM = CONCEPT_DIM = TRIGRAM_DIM = 1 << 24
 WEAK_WEIGHT = 0.7
 RESIDUE_WEIGHT = 0.5
 
@@ -54,7 +58,7 @@ RESIDUE_WEIGHT = 0.5
 @functools.cache
 def features_version() -> str:
     """Stored with every impossible's features: rows of another version are
-    stale (the thesaurus, the stopwords, the encoder or this file changed)."""
+    stale (the thesaurus, the stopwords or ENGINE_VERSION changed)."""
     digest = hashlib.sha256()
     digest.update(thesaurus.PATH.read_bytes())
     digest.update(" ".join(sorted(text.STOPWORDS)).encode())
@@ -129,9 +133,6 @@ def _normalised(entry: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
     return cols, (vals / norm if norm else vals)
 
 
-DIMS = (TERM_DIM, CONCEPT_DIM, TRIGRAM_DIM)
-
-
 class Board:
     """Many impossibles' terms stacked for vectorised scoring."""
 
@@ -139,7 +140,7 @@ class Board:
         self.n = len(rows)
         self.mass = np.fromiter((row.mass for row in rows), dtype=np.float32, count=self.n)
         self.blocks = []
-        for k in range(len(DIMS)):
+        for k in range(len(SIGNALS)):
             cols = [row.blocks[k][0] for row in rows]
             vals = [row.blocks[k][1] for row in rows]
             lengths = np.fromiter((len(c) for c in cols), dtype=np.int64, count=self.n)
@@ -153,12 +154,16 @@ class Board:
 
     def signals(self, query: Prepared) -> np.ndarray:
         """(n, 3): the signals of `query` against every impossible of the board."""
-        out = np.zeros((self.n, len(DIMS)), dtype=np.float32)
-        for k, (dim, (rows, cols, vals)) in enumerate(zip(DIMS, self.blocks, strict=True)):
-            dense = np.zeros(dim, dtype=np.float32)
+        out = np.zeros((self.n, len(SIGNALS)), dtype=np.float32)
+        for k, (rows, cols, vals) in enumerate(self.blocks):
             q_cols, q_vals = query.blocks[k]
-            np.add.at(dense, q_cols, q_vals)
-            out[:, k] = np.bincount(rows, weights=vals * dense[cols], minlength=self.n)
+            if not q_cols.size or not cols.size:
+                continue
+            order = np.argsort(q_cols)
+            q_cols, q_vals = q_cols[order], q_vals[order]
+            at = np.minimum(np.searchsorted(q_cols, cols), q_cols.size - 1)
+            weights = np.where(q_cols[at] == cols, vals * q_vals[at], 0.0)
+            out[:, k] = np.bincount(rows, weights=weights, minlength=self.n)
         out[:, 0] = _jaccard(out[:, 0], self.mass, query.mass)
         return out
 
@@ -168,11 +173,13 @@ class Board:
     def pair_scores(self) -> np.ndarray:
         """(n, n): every pair's score (the diagonal means nothing)."""
         out = np.zeros((self.n, self.n), dtype=np.float32)
-        for k, (weight, dim, (rows, cols, vals)) in enumerate(zip(WEIGHTS, DIMS, self.blocks, strict=True)):
+        for k, (weight, (rows, cols, vals)) in enumerate(zip(WEIGHTS, self.blocks, strict=True)):
             if weight == 0:
                 continue
-            dense = np.zeros((self.n, dim), dtype=np.float32)
-            np.add.at(dense, (rows, cols), vals)
+            # Only the columns in use, renumbered.
+            used, columns = np.unique(cols, return_inverse=True)
+            dense = np.zeros((self.n, used.size), dtype=np.float32)
+            np.add.at(dense, (rows, columns), vals)
             products = dense @ dense.T
             if k == 0:
                 products = _jaccard(products, self.mass[:, None], self.mass[None, :])
@@ -183,6 +190,35 @@ class Board:
 def _jaccard(shared: np.ndarray, mass_a, mass_b) -> np.ndarray:
     union = mass_a + mass_b - shared
     return np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+
+
+def average_linkage(ids: list[int], scores: np.ndarray, threshold: float) -> list[list[int]]:
+    """Groups of `ids` whose pairs score `threshold` on average (see
+    engine.group), largest first, groups of one left out."""
+    members: dict[int, list[int]] = {i: [i] for i in range(len(ids))}
+    # Sum of pair scores between two live groups, for the pairs above threshold.
+    candidates = np.argwhere(np.triu(scores >= threshold, k=1))
+    order = np.argsort(-scores[candidates[:, 0], candidates[:, 1]], kind="stable")
+    leader = list(range(len(ids)))
+
+    def find(i: int) -> int:
+        while leader[i] != i:
+            leader[i] = leader[leader[i]]
+            i = leader[i]
+        return i
+
+    for k in order:
+        a, b = find(int(candidates[k, 0])), find(int(candidates[k, 1]))
+        if a == b:
+            continue
+        block = scores[np.ix_(members[a], members[b])]
+        if float(block.mean()) < threshold:
+            continue
+        leader[b] = a
+        members[a].extend(members.pop(b))
+    groups = [sorted(ids[i] for i in group) for group in members.values() if len(group) > 1]
+    groups.sort(key=lambda g: (-len(g), g[0]))
+    return groups
 
 
 def blend(signals: np.ndarray) -> np.ndarray:

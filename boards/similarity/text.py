@@ -50,7 +50,11 @@ _STOPWORDS = """
     succes sans entre idee solution solutions serieux serieuse tellement chaque presque toute tenir
     etc ok svp merci bonjour help pendant durant cause lors
     aller accepter accepte restent complet supplementaire demande demandent projet
-    autour devenus devenu rare humain tard secteur
+    autour devenus devenu humain tard secteur connait connaisse repond repondre repondent reponse
+    succes choisir modifier jeter refaire nouvel nouvelle nouvelles usine usines production prod gars
+    salarie salaries employe employes ouvrier ouvriers personnel equipe equipes marche marches pme tpe
+    lancer creer cree obtenir utiliser commencer demarrer parler parle servir sert voit
+    seul seuls seule seules pres depart existant existante
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
