@@ -344,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.calibrate:
         w = search_weights(data, sig)
         t = pick_threshold(data, sig @ w)
-        print(f"\ncalibrated on dev: WEIGHTS = {np.round(w, 3).tolist()}, threshold = {t:.3f}")
+        print(f"\nthe three signals blended on dev: WEIGHTS = {np.round(w, 3).tolist()}, threshold = {t:.3f}")
+        t = pick_threshold(data, sig[..., 0])
+        print(f"`terms` alone (shipped: WEIGHTS = [1, 0, 0]), threshold calibrated on dev: {t:.4f}")
     g = grouping(data)
     print(
         f"\ngroup() on all {len(data.cards) + len(data.posts)} texts: {g['groups']} themes, "
