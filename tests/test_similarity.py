@@ -297,6 +297,7 @@ def test_themes_are_grouped_across_ateliers_from_visible_impossibles_only(atelie
     groups = similarity.group([welders, welders_elsewhere.pk, power, power_elsewhere, alone, hidden])
 
     assert sorted(groups) == sorted([[welders.pk, welders_elsewhere.pk], [power.pk, power_elsewhere.pk]])
+    assert sorted(similarity.group(Impossible.objects.all())) == sorted(groups)
 
 
 def test_the_pairwise_score_is_symmetric_and_bounded():

@@ -20,7 +20,7 @@ from functools import partial
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from boards.models import Atelier, Impossible
 from boards.similarity import scoring
@@ -258,9 +258,10 @@ def likely_duplicates(atelier: Atelier | int, *, limit: int = 50) -> list[Pair]:
         return []
 
 
-def group(impossibles: Iterable[int | Impossible], *, threshold: float | None = None) -> list[list[int]]:
-    """Theme suggestions for the observatoire: the given impossibles (ids or
-    objects, from any ateliers; only the visible ones count) grouped when
+def group(impossibles: QuerySet | Iterable[int | Impossible], *, threshold: float | None = None) -> list[list[int]]:
+    """Theme suggestions for the observatoire: the given impossibles (a
+    queryset, or ids or objects, from any ateliers; only the visible ones
+    count, the newest 2,000 at most) grouped when
     they look alike, each group's ids in ascending order, largest groups
     first, groups of one left out.
 
@@ -269,9 +270,13 @@ def group(impossibles: Iterable[int | Impossible], *, threshold: float | None = 
     together. Never raises: [] when in doubt."""
     try:
         threshold = scoring.GROUP_THRESHOLD if threshold is None else threshold
-        wanted = [item.pk if isinstance(item, Impossible) else int(item) for item in impossibles]
-        current = _current(Impossible.objects.visible().filter(pk__in=wanted)).order_by("pk")
-        ids, board = _board(Impossible.objects.filter(pk__in=list(current.values_list("pk", flat=True)[:MAX_PAIRWISE])))
+        if isinstance(impossibles, QuerySet):
+            chosen = Impossible.objects.filter(pk__in=impossibles.values("pk"))
+        else:
+            wanted = [item.pk if isinstance(item, Impossible) else int(item) for item in impossibles]
+            chosen = Impossible.objects.filter(pk__in=wanted)
+        newest = _current(chosen.visible()).order_by("-pk").values_list("pk", flat=True)[:MAX_PAIRWISE]
+        ids, board = _board(Impossible.objects.filter(pk__in=list(newest)).order_by("pk"))
         if len(ids) < 2:
             return []
         return scoring.average_linkage(ids, board.pair_scores(), threshold)
