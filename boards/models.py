@@ -471,3 +471,7 @@ def _display_value(field: str, value) -> str:
     if field == "helpers" and isinstance(value, list):
         return ", ".join(str(name) for name in value)
     return str(value)
+
+
+# The similarity engine's tables live with its code; Django finds them here.
+from boards.similarity.models import DismissedDuplicate, ImpossibleFeatures  # noqa: E402, F401

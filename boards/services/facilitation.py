@@ -19,6 +19,7 @@ from boards import broadcast, territories
 from boards.models import (
     Atelier,
     Category,
+    DismissedDuplicate,
     HelpOffer,
     Impossible,
     MeToo,
@@ -377,3 +378,27 @@ def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
         broadcast.on_commit(
             atelier_id, state.version, {"type": "impossible.merged", "impossible": kept.pk, "merged": merged.pk}
         )
+
+
+# --- Likely duplicates ------------------------------------------------------------------
+
+
+def dismiss_duplicate(atelier_id: int, first_id: int, second_id: int, *, user=None) -> None:
+    """« Pas un doublon »: the console's likely duplicates stop proposing this
+    pair. Idempotent (the pair is stored once, lower id first). Nothing on the
+    board changes, so no version and no broadcast."""
+    if str(first_id) == str(second_id):
+        raise ValidationError(_("Choisissez deux impossibles différents."))
+    first = get_impossible(atelier_id, first_id, visible=False)
+    second = get_impossible(atelier_id, second_id, visible=False)
+    low, high = sorted((first.pk, second.pk))
+    try:
+        with transaction.atomic():
+            DismissedDuplicate.objects.create(
+                atelier_id=atelier_id,
+                first_id=low,
+                second_id=high,
+                dismissed_by=user if user is not None and user.is_authenticated else None,
+            )
+    except IntegrityError:
+        pass  # already dismissed: the unique constraint decides, not a prior SELECT
