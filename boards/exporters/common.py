@@ -29,6 +29,12 @@ def clean_text(text: str | None) -> str:
     return CONTROL.sub("", text or "")
 
 
+def one_line(text: str | None) -> str:
+    """Text for a field that holds one line (a calendar's name): every line
+    break and run of spaces becomes one space."""
+    return " ".join(clean_text(text).split())
+
+
 def fmt_number(value: int) -> str:
     """3 000 in French, 3,000 in English."""
     return formats.number_format(value, force_grouping=True)
