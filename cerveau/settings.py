@@ -220,7 +220,18 @@ CACHES = {
 # Write limits (boards/ratelimit.py), "name=count/seconds" separated by
 # commas, each overriding one default, e.g. "impossible=30/600,offer=40/600".
 # socket_messages is "burst/per_second" for each WebSocket.
-RATE_LIMIT_NAMES = ("impossible", "offer", "join_address", "join_session", "socket_messages")
+RATE_LIMIT_NAMES = (
+    "impossible",
+    "offer",
+    "join_address",
+    "join_session",
+    "login_account_network",
+    "login_network",
+    "login_account",
+    "reset_address",
+    "reset_network",
+    "socket_messages",
+)
 
 
 def env_rate_limits(name: str) -> dict[str, tuple[float, float]]:
@@ -251,6 +262,13 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Facilitators' accounts ---------------------------------------------------
 LOGIN_URL = "login"
+# Password rules for facilitators' accounts (password change and reset, the admin).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 LOGIN_REDIRECT_URL = "boards:facilitator_home"
 LOGOUT_REDIRECT_URL = "boards:home"
 EMAIL_HOST = env_str("EMAIL_HOST")
