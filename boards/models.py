@@ -318,6 +318,9 @@ class Pilot(models.Model):
     name = models.CharField(_("nom"), max_length=NAME_MAX)
     organisation = models.CharField(_("organisation"), max_length=ORGANISATION_MAX, blank=True)
     token = models.CharField(max_length=64, unique=True, default=new_token)
+    # The day a facilitator last renewed the link: with PILOT_LINK_DAYS set,
+    # the link lasts that many days after this or the actions' due dates.
+    link_renewed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -443,3 +446,24 @@ def _display_value(field: str, value) -> str:
     if field == "helpers" and isinstance(value, list):
         return ", ".join(str(name) for name in value)
     return str(value)
+
+
+class Invitation(models.Model):
+    """A facilitator's invitation to co-run an atelier, by user name or
+    e-mail, as typed. Nothing tells the inviter whether an account matches:
+    the person whose user name or e-mail it is sees it in « Mes ateliers »
+    and accepts it (or not)."""
+
+    atelier = models.ForeignKey(Atelier, on_delete=models.CASCADE, related_name="invitations")
+    who = models.CharField(_("nom d'utilisateur ou e-mail"), max_length=254)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("invitation à co-animer")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.who} → {self.atelier}"

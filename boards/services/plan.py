@@ -55,7 +55,9 @@ class Actor:
 
     @classmethod
     def facilitator(cls, user) -> Actor:
-        return cls(By.FACILITATOR, (user.get_full_name() or user.get_username())[:150])
+        # The full name only: a login name is half of a credential, and the
+        # history is read by the whole team.
+        return cls(By.FACILITATOR, " ".join(user.get_full_name().split())[:150])
 
     @classmethod
     def author(cls, participant: Participant) -> Actor:
