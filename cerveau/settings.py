@@ -359,9 +359,15 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "cerveau.logging.JSONFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    # Share and follow-up links' tokens are masked in every line (cerveau.logging).
+    "filters": {"mask_tokens": {"()": "cerveau.logging.MaskTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["mask_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("CERVEAU_LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        # runserver's request lines: cerveau.access logs every request instead (cerveau/access.py).
+        "django.channels.server": {"level": "CRITICAL"},
+    },
 }
 
 # Contacts left in help offers are erased this many days after the atelier
