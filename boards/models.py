@@ -345,6 +345,26 @@ class Pilot(models.Model):
     def display_organisation(self) -> str:
         return self.participant.organisation if self.participant_id else self.organisation
 
+    def link_expires_on(self, latest_due: datetime.date | None | object = ...) -> datetime.date | None:
+        """The last day the follow-up link works: PILOT_LINK_DAYS after the
+        latest of the pilot's due dates, the atelier's day and the link's
+        last renewal. None when links never expire (the setting unset).
+        `latest_due`: the latest due date, when the caller already has it."""
+        days = settings.PILOT_LINK_DAYS
+        if not days:
+            return None
+        if latest_due is ...:
+            latest_due = self.actions.aggregate(latest=models.Max("due_on"))["latest"]
+        atelier = self.atelier
+        moment = atelier.starts_at or atelier.created_at or timezone.now()
+        atelier_day = timezone.localtime(moment, zoneinfo.ZoneInfo(atelier.time_zone)).date()
+        start = max(day for day in (latest_due, self.link_renewed_on, atelier_day) if day is not None)
+        return start + datetime.timedelta(days=days)
+
+    def link_expired(self) -> bool:
+        expires = self.link_expires_on()
+        return expires is not None and timezone.localdate(timezone=zoneinfo.ZoneInfo(self.atelier.time_zone)) > expires
+
 
 class PlanAction(models.Model):
     """One line of the local action plan: what will be done about an

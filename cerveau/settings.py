@@ -370,6 +370,12 @@ LOGGING = {
     },
 }
 
+# Pilots' follow-up links stop working this many days after the latest due
+# date of their actions (or their renewal); unset or 0: they never expire.
+PILOT_LINK_DAYS = env_int("CERVEAU_PILOT_LINK_DAYS", 0) or None
+if PILOT_LINK_DAYS is not None and PILOT_LINK_DAYS < 0:
+    raise ImproperlyConfigured("CERVEAU_PILOT_LINK_DAYS must be a number of days (unset: links never expire)")
+
 # Contacts left in help offers are erased this many days after the atelier
 # is over (manage.py purge_contacts, run daily).
 CONTACT_RETENTION_DAYS = env_int("CERVEAU_CONTACT_RETENTION_DAYS", 30)
