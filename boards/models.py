@@ -345,7 +345,7 @@ class Pilot(models.Model):
     def display_organisation(self) -> str:
         return self.participant.organisation if self.participant_id else self.organisation
 
-    def link_expires_on(self, latest_due: datetime.date | None | object = ...) -> datetime.date | None:
+    def link_expires_on(self, latest_due: datetime.date | object | None = ...) -> datetime.date | None:
         """The last day the follow-up link works: PILOT_LINK_DAYS after the
         latest of the pilot's due dates, the atelier's day and the link's
         last renewal. None when links never expire (the setting unset).
