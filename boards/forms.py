@@ -36,10 +36,11 @@ def new_submission_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-# Every character that starts a new line somewhere (str.splitlines): a title
-# or a name on two lines breaks the one-line formats it is written into
-# (iCalendar, CSV readers, e-mail headers) and the pages' layout.
-LINE_BREAK = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+# A title or a name on two lines breaks the one-line formats it is written
+# into (iCalendar, CSV readers, e-mail headers) and the pages' layout. Other
+# separators (U+2028, vertical tab...) are kept as typed: every format and
+# page shows them safely (tests/test_hostile_text.py).
+LINE_BREAK = re.compile(r"[\r\n]")
 ONE_LINE = _("Écrivez ce texte sur une seule ligne, sans retour à la ligne.")
 
 

@@ -25,6 +25,26 @@ def _client(scope) -> str | None:
     return client[0] if client else None
 
 
+def _log_request(scope, status: int | None, size: int, seconds: float) -> None:
+    path = mask_tokens(scope.get("path", ""))
+    logger.info(
+        "%s %s %s [%s]",
+        scope.get("method", ""),
+        path,
+        status,
+        _client(scope),
+        extra={
+            "event": "http.request",
+            "method": scope.get("method", ""),
+            "path": path,
+            "status": status,
+            "bytes": size,
+            "duration_ms": round(seconds * 1000, 1),
+            "client": _client(scope),
+        },
+    )
+
+
 class AccessLog:
     """ASGI middleware around the whole application."""
 
@@ -52,23 +72,9 @@ class AccessLog:
         try:
             await self.application(scope, receive, watch)
         finally:
-            path = mask_tokens(scope.get("path", ""))
-            logger.info(
-                "%s %s %s [%s]",
-                scope.get("method", ""),
-                path,
-                response["status"],
-                _client(scope),
-                extra={
-                    "event": "http.request",
-                    "method": scope.get("method", ""),
-                    "path": path,
-                    "status": response["status"],
-                    "bytes": response["bytes"],
-                    "duration_ms": round((time.monotonic() - started) * 1000, 1),
-                    "client": _client(scope),
-                },
-            )
+            # Monitors poll /healthz every few seconds: only its failures are news.
+            if scope.get("path") != "/healthz" or response["status"] != 200:
+                _log_request(scope, response["status"], response["bytes"], time.monotonic() - started)
 
     async def _websocket(self, scope, receive, send):
         path = mask_tokens(scope.get("path", ""))

@@ -30,9 +30,9 @@ def clean_text(text: str | None) -> str:
 
 
 def one_line(text: str | None) -> str:
-    """Text for a field that holds one line (a calendar's name): every line
-    break and run of spaces becomes one space."""
-    return " ".join(clean_text(text).split())
+    """Text for a field that holds one line (a calendar's name): each line
+    break becomes a space; the rest is kept as is."""
+    return re.sub(r"\r\n|[\r\n]", " ", clean_text(text))
 
 
 def fmt_number(value: int) -> str:

@@ -38,7 +38,8 @@ def _throttled_login(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
             return refusal.respond(render(request, "registration/login.html", context))
         response = view(request, *args, **kwargs)
         user = request.user
-        if response.status_code == 302 and user.is_authenticated and user.get_username() == username:
+        logged_in = user.is_authenticated and user.get_username().casefold() == username.strip().casefold()
+        if response.status_code == 302 and logged_in:
             ratelimit.remember_device(response, username)
         return response
 
