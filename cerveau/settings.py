@@ -364,6 +364,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["mask_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("CERVEAU_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own handlers (a console one in debug, for `make run`, and
+        # the mail to admins) would write around the token mask: its lines go
+        # through the root's handler like every other.
+        "django": {"level": "INFO", "handlers": [], "propagate": True},
+        "django.server": {"level": "INFO", "handlers": [], "propagate": True},
         "daphne": {"level": "WARNING"},
         # runserver's request lines: cerveau.access logs every request instead (cerveau/access.py).
         "django.channels.server": {"level": "CRITICAL"},

@@ -173,3 +173,50 @@ def test_every_log_record_is_masked_message_arguments_and_extras(caplog):
     assert record.getMessage() == "Not Found: /plan/…/"
     assert str(record.request) == "<ASGIRequest: GET '/suivi/…/'>"
     assert record.path == "/ws/plan/…/"
+
+
+def test_no_token_reaches_the_output_of_make_run(links, tmp_path):
+    """`make run` serves with runserver (daphne's) in debug mode, where
+    Django adds its own console handler: the tokens stay out there too."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    share, pilot, revoked = links
+    port = servers.free_port()
+    env = {**servers.server_environment(), "DJANGO_DEBUG": "1"}
+    log_path = tmp_path / "runserver.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=servers.ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + servers.START_TIMEOUT
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        server = servers.DaphneServer(log_path=log_path, env=env, port=port)
+        with httpx.Client(timeout=servers.HTTP_TIMEOUT, trust_env=False) as http:
+            for path, status in [(f"/plan/{share}/", 200), (f"/suivi/{pilot}/", 200), (f"/suivi/{revoked}/", 404)]:
+                assert http.get(server.url + path).status_code == status, path
+        _socket(server, f"/ws/suivi/{pilot}/")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    output = log_path.read_text()
+
+    for token in (share, pilot, revoked):
+        assert token[:20] not in output
+    assert "GET /suivi/…/ 404" in output
+    assert "WEBSOCKET /ws/suivi/…/ accepted" in output
