@@ -193,14 +193,14 @@ def viewer_for_scope(scope: dict, code: str) -> Viewer | None:
 
 def viewer_for_link(kind: str, token: str) -> Viewer | None:
     """A page opened through the plan's public link ("plan") or a pilot's
-    follow-up link ("suivi"); None when the link is unknown or revoked."""
+    follow-up link ("suivi"); None when the link is unknown, revoked or expired."""
     if not token or len(token) > 64:
         return None
     if kind == "plan":
         atelier = Atelier.objects.filter(share_token=token).first()
     elif kind == "suivi":
         pilot = Pilot.objects.select_related("atelier").filter(token=token).first()
-        atelier = pilot.atelier if pilot else None
+        atelier = pilot.atelier if pilot and not pilot.link_expired() else None
     else:
         atelier = None
     if atelier is None:

@@ -4,11 +4,13 @@ services re-check every rule through model validation."""
 from __future__ import annotations
 
 import datetime
+import re
 import secrets
 import zoneinfo
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -35,7 +37,37 @@ def new_submission_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-class ParticipantForm(forms.ModelForm):
+# A title or a name on two lines breaks the one-line formats it is written
+# into (iCalendar, CSV readers, e-mail headers) and the pages' layout. Other
+# separators (U+2028, vertical tab...) are kept as typed: every format and
+# page shows them safely (tests/test_hostile_text.py).
+LINE_BREAK = re.compile(r"[\r\n]")
+ONE_LINE = _("Écrivez ce texte sur une seule ligne, sans retour à la ligne.")
+
+
+def single_line(value: str) -> None:
+    if LINE_BREAK.search(value or ""):
+        raise ValidationError(ONE_LINE, code="line_break")
+
+
+class SingleLineMixin:
+    """Every text field of the form is one line, but those named in
+    `multiline` (details, messages, next steps). Choices and hidden keys
+    are checked otherwise."""
+
+    multiline: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if not isinstance(field, forms.CharField) or name in self.multiline:
+                continue
+            if isinstance(field.widget, (forms.HiddenInput, forms.Select, forms.RadioSelect)):
+                continue
+            field.validators.append(single_line)
+
+
+class ParticipantForm(SingleLineMixin, forms.ModelForm):
     class Meta:
         model = Participant
         fields = ["name", "organisation", "role"]
@@ -77,7 +109,9 @@ class SubmissionKeyMixin(forms.Form):
             self.initial.setdefault("submission_key", new_submission_key())
 
 
-class ImpossibleForm(SubmissionKeyMixin, forms.ModelForm):
+class ImpossibleForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
+    multiline = ("details",)
+
     class Meta:
         model = Impossible
         fields = ["statement", "details", "category", "anonymous"]
@@ -107,7 +141,9 @@ class ImpossibleForm(SubmissionKeyMixin, forms.ModelForm):
         self.fields["category"].choices = [("", _("Choisissez une catégorie")), *offered]
 
 
-class HelpOfferForm(SubmissionKeyMixin, forms.ModelForm):
+class HelpOfferForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
+    multiline = ("message",)
+
     class Meta:
         model = HelpOffer
         fields = ["kind", "message", "contact", "contact_for_pilots"]
@@ -140,7 +176,7 @@ class HelpOfferForm(SubmissionKeyMixin, forms.ModelForm):
         self.fields["kind"].choices = HelpKind.choices
 
 
-class JoinByCodeForm(forms.Form):
+class JoinByCodeForm(SingleLineMixin, forms.Form):
     code = forms.CharField(
         label=_("Code de l'atelier"),
         max_length=20,
@@ -148,7 +184,7 @@ class JoinByCodeForm(forms.Form):
     )
 
 
-class AtelierForm(forms.ModelForm):
+class AtelierForm(SingleLineMixin, forms.ModelForm):
     categories = forms.MultipleChoiceField(
         label=_("Catégories proposées"),
         choices=Category.choices,
@@ -232,16 +268,22 @@ class AtelierForm(forms.ModelForm):
         return data
 
 
-class TeamForm(forms.Form):
-    who = forms.CharField(label=_("Nom d'utilisateur ou e-mail"), max_length=254)
+class TeamForm(SingleLineMixin, forms.Form):
+    who = forms.CharField(
+        label=_("Nom d'utilisateur ou e-mail"),
+        max_length=254,
+        error_messages={"required": _("Indiquez un nom d'utilisateur ou un e-mail.")},
+    )
 
 
-class TimerForm(forms.Form):
+class TimerForm(SingleLineMixin, forms.Form):
     minutes = forms.DecimalField(label=_("Durée (minutes)"), min_value=0.2, max_value=180, decimal_places=1, initial=5)
     label = forms.CharField(label=_("Consigne affichée (facultatif)"), max_length=120, required=False)
 
 
-class EditImpossibleForm(forms.ModelForm):
+class EditImpossibleForm(SingleLineMixin, forms.ModelForm):
+    multiline = ("details",)
+
     class Meta:
         model = Impossible
         fields = ["statement", "details", "category"]
@@ -255,11 +297,12 @@ class EditImpossibleForm(forms.ModelForm):
             self.fields["category"].choices = categories
 
 
-class ActionForm(SubmissionKeyMixin, forms.Form):
+class ActionForm(SingleLineMixin, SubmissionKeyMixin, forms.Form):
     """An action of the plan. The pilot is a participant picked in the list,
     or a name typed in when the person is not in the room's list."""
 
     OTHER = ""
+    multiline = ("next_step",)
 
     title = forms.CharField(
         label=_("Action"),

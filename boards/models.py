@@ -346,6 +346,9 @@ class Pilot(models.Model):
     name = models.CharField(_("nom"), max_length=NAME_MAX)
     organisation = models.CharField(_("organisation"), max_length=ORGANISATION_MAX, blank=True)
     token = models.CharField(max_length=64, unique=True, default=new_token)
+    # The day a facilitator last renewed the link: with PILOT_LINK_DAYS set,
+    # the link lasts that many days after this or the actions' due dates.
+    link_renewed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -369,6 +372,26 @@ class Pilot(models.Model):
     @property
     def display_organisation(self) -> str:
         return self.participant.organisation if self.participant_id else self.organisation
+
+    def link_expires_on(self, latest_due: datetime.date | object | None = ...) -> datetime.date | None:
+        """The last day the follow-up link works: PILOT_LINK_DAYS after the
+        latest of the pilot's due dates, the atelier's day and the link's
+        last renewal. None when links never expire (the setting unset).
+        `latest_due`: the latest due date, when the caller already has it."""
+        days = settings.PILOT_LINK_DAYS
+        if not days:
+            return None
+        if latest_due is ...:
+            latest_due = self.actions.aggregate(latest=models.Max("due_on"))["latest"]
+        atelier = self.atelier
+        moment = atelier.starts_at or atelier.created_at or timezone.now()
+        atelier_day = timezone.localtime(moment, zoneinfo.ZoneInfo(atelier.time_zone)).date()
+        start = max(day for day in (latest_due, self.link_renewed_on, atelier_day) if day is not None)
+        return start + datetime.timedelta(days=days)
+
+    def link_expired(self) -> bool:
+        expires = self.link_expires_on()
+        return expires is not None and timezone.localdate(timezone=zoneinfo.ZoneInfo(self.atelier.time_zone)) > expires
 
 
 class PlanAction(models.Model):
@@ -471,6 +494,27 @@ def _display_value(field: str, value) -> str:
     if field == "helpers" and isinstance(value, list):
         return ", ".join(str(name) for name in value)
     return str(value)
+
+
+class Invitation(models.Model):
+    """A facilitator's invitation to co-run an atelier, by user name or
+    e-mail, as typed. Nothing tells the inviter whether an account matches:
+    the person whose user name or e-mail it is sees it in « Mes ateliers »
+    and accepts it (or not)."""
+
+    atelier = models.ForeignKey(Atelier, on_delete=models.CASCADE, related_name="invitations")
+    who = models.CharField(_("nom d'utilisateur ou e-mail"), max_length=254)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("invitation à co-animer")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.who} → {self.atelier}"
 
 
 # The similarity engine's tables live with its code; Django finds them here.

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Prefetch
 from django.utils import timezone, translation
+from django.utils.translation import pgettext
 
 from boards.models import (
     ActionChange,
@@ -168,6 +169,17 @@ class Plan:
         return f"plan-{slugify(self.atelier.title)[:60] or 'atelier'}-{day}"
 
 
+def facilitator_names(atelier: Atelier) -> list[str]:
+    """The team as the public plan and its exports name it: full names, and
+    « l'équipe d'animation » for the accounts that have none. Never a login
+    name: it is half of a credential (and sometimes an e-mail address)."""
+    users = sorted(atelier.facilitators.all(), key=lambda user: (user.get_full_name().casefold(), user.pk))
+    names = list(dict.fromkeys(name for user in users if (name := " ".join(user.get_full_name().split()))))
+    if len(names) < len(users):
+        names.append(pgettext("facilitators", "l'équipe d'animation"))
+    return names
+
+
 def build_plan(
     atelier: Atelier, *, include_contacts: bool, for_pilot: bool = False, now: datetime.datetime | None = None
 ) -> Plan:
@@ -180,11 +192,7 @@ def build_plan(
     now = timezone.localtime(now or timezone.now(), zone)
     today = now.date()
     with translation.override(atelier.language):
-        # Shown on the public plan too: a name, never an e-mail address used as a login.
-        facilitators = [
-            user.get_full_name() or user.get_username().split("@")[0]
-            for user in atelier.facilitators.order_by("username")
-        ]
+        facilitators = facilitator_names(atelier)
         impossibles = list(
             Impossible.objects.visible()
             .filter(atelier=atelier)

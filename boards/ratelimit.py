@@ -20,6 +20,16 @@ the counter with its expiry, `cache.incr` bumps it, and the limit is checked
 against the value the increment returned, so concurrent requests cannot
 both take the last slot.
 
+Facilitators' logins (the site's and the admin's) count wrong passwords
+three ways. The hard block is per account AND source network (/24 in IPv4,
+/64 in IPv6): a guesser is stopped after a few tries, and the real
+facilitator, from any other network, still gets in. A network trying many
+accounts is stopped too. From everywhere at once (a botnet), an account
+gets a slower limit, which does not hold back a browser that logged in to
+that account before (a signed "known browser" cookie): an attacker cannot
+lock the facilitator out. Password resets are counted per e-mail address
+and per network. Every block ends with its window.
+
 WebSocket messages are limited per socket by a token bucket
 (`MessageBucket`): a few messages a second with a burst. Real pages send a
 ping every 25 seconds and a resync now and then.
@@ -37,6 +47,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
@@ -70,6 +81,15 @@ DEFAULT_LIMITS = {
     # times in an evening; each tap is pushed to every phone in the room.
     "me_too": Limit(30, 60),
     "profile": Limit(6, 60),
+    # Wrong passwords per account and source network: the hard block.
+    "login_account_network": Limit(10, 900),
+    # Wrong passwords per source network, whatever the account.
+    "login_network": Limit(50, 900),
+    # Wrong passwords per account from everywhere, but for known browsers.
+    "login_account": Limit(100, 3600),
+    # Password-reset requests per e-mail address, and per source network.
+    "reset_address": Limit(3, 3600),
+    "reset_network": Limit(20, 3600),
 }
 # Open sockets per participant (their phone and a few tabs): one count.
 DEFAULT_SOCKETS = 8
@@ -81,6 +101,13 @@ TOO_MANY_IMPOSSIBLES = _(
 )
 TOO_MANY_OFFERS = _(
     "Vous avez proposé beaucoup d'aides en peu de temps. Patientez quelques minutes avant d'en proposer une autre."
+)
+TOO_MANY_LOGINS = _(
+    "Trop de tentatives de connexion : par sécurité, ce compte est bloqué quelques minutes depuis ce réseau. "
+    "Réessayez plus tard, ou choisissez un nouveau mot de passe (« Mot de passe oublié ? »)."
+)
+TOO_MANY_RESETS = _(
+    "Trop de demandes de nouveau mot de passe depuis ce réseau ou pour cette adresse. Réessayez dans une heure."
 )
 TOO_MANY_JOINS = _("Trop d'inscriptions depuis ce réseau ou ce navigateur. Patientez quelques minutes et réessayez.")
 TOO_MANY_ME_TOOS = _("Doucement : beaucoup de « moi aussi » en peu de temps. Patientez un instant et réessayez.")
@@ -356,6 +383,93 @@ def record_wrong_code(request) -> None:
             rule.count,
             extra={"event": "ratelimit.guessing", "prefix": prefix},
         )
+
+
+# --- Facilitators' logins and password resets ------------------------------------------------
+
+KNOWN_DEVICE_COOKIE = "cerveau_known"
+KNOWN_DEVICE_SALT = "cerveau.known-browser"
+KNOWN_DEVICE_SECONDS = 365 * 24 * 3600
+
+
+def source_network(request) -> str:
+    """The client's network: its /24 in IPv4, its /64 in IPv6 (one home,
+    office or phone line), so that hopping between addresses of one
+    network changes nothing."""
+    address = client_address(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
+
+
+def _account(username: str) -> str:
+    # "Fanny", " fanny " and "FANNY" are one account to count.
+    return _digest((username or "").strip().casefold())
+
+
+def _login_keys(request, username: str) -> dict[str, str]:
+    account, network = _account(username), source_network(request)
+    return {
+        "login_account_network": f"rl:login:{account}:net:{network}",
+        "login_network": f"rl:login:net:{network}",
+        "login_account": f"rl:login:{account}",
+    }
+
+
+def login_refusal(request, username: str) -> Refusal | None:
+    """Why this login attempt is refused before the password is even checked
+    (None: check it). Refused attempts do not count."""
+    keys = _login_keys(request, username)
+    if is_known_device(request, username):
+        del keys["login_account"]
+    windowed = {name: f"{key}:{_window(limit(name).seconds)}" for name, key in keys.items()}
+    counts = _counters.get_many(list(windowed.values()))
+    for name, key in windowed.items():
+        if counts.get(key, 0) >= limit(name).count:
+            return _refusal(TOO_MANY_LOGINS, limit(name))
+    return None
+
+
+def record_login_failure(request, username: str) -> None:
+    for name, key in _login_keys(request, username).items():
+        rule = limit(name)
+        _bump(f"{key}:{_window(rule.seconds)}", rule.seconds)
+
+
+def remember_device(response: HttpResponse, username: str) -> None:
+    """Mark this browser as one that logged in to this account."""
+    response.set_cookie(
+        KNOWN_DEVICE_COOKIE,
+        signing.dumps(_account(username), salt=KNOWN_DEVICE_SALT),
+        max_age=KNOWN_DEVICE_SECONDS,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def is_known_device(request, username: str) -> bool:
+    value = request.COOKIES.get(KNOWN_DEVICE_COOKIE, "")
+    try:
+        return signing.loads(value, salt=KNOWN_DEVICE_SALT, max_age=KNOWN_DEVICE_SECONDS) == _account(username)
+    except signing.BadSignature:
+        return False
+
+
+def password_reset_refusal(request, email: str) -> Refusal | None:
+    """Why this password-reset request is refused (None: send the e-mail).
+    Every request counts, whether the address has an account or not."""
+    for name, key in (
+        ("reset_network", f"rl:reset:net:{source_network(request)}"),
+        ("reset_address", f"rl:reset:{_account(email)}"),
+    ):
+        if not _within(key, limit(name)):
+            return _refusal(TOO_MANY_RESETS, limit(name))
+    return None
 
 
 # --- WebSocket messages -----------------------------------------------------------------------

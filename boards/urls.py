@@ -28,6 +28,7 @@ urlpatterns = [
     # Facilitators
     path("facilitate/", facilitation.facilitator_home, name="facilitator_home"),
     path("facilitate/new/", facilitation.atelier_create, name="atelier_create"),
+    path("facilitate/invitations/<int:invitation_id>/", facilitation.answer_invitation, name="answer_invitation"),
     path("a/<str:code>/console/", facilitation.console, name="console"),
     path("a/<str:code>/console/panels/", facilitation.console_panels, name="console_panels"),
     path("a/<str:code>/console/settings/", facilitation.atelier_settings, name="atelier_settings"),

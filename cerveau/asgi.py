@@ -15,10 +15,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from boards.routing import websocket_urlpatterns  # noqa: E402
 from boards.security import OriginValidator  # noqa: E402
+from cerveau.access import AccessLog  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+application = AccessLog(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import re
 from typing import Any
 
 # What every LogRecord carries; anything else on a record came from `extra=`.
@@ -18,6 +19,42 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "
     "asctime",
     "taskName",
 }
+
+
+# Share and follow-up links are capabilities: /plan/<token>/, /suivi/<token>/
+# and their sockets /ws/plan|suivi/<token>/, also inside full URLs and
+# URL-encoded query strings. Tokens are 43 characters; the facilitators'
+# own plan pages (/a/<code>/plan/export/...) have only short words there.
+_TOKEN = re.compile(r"((?:/|%2F)(?:ws(?:/|%2F))?(?:plan|suivi)(?:/|%2F))[A-Za-z0-9_-]{16,}", re.IGNORECASE)
+
+
+def mask_tokens(text: str) -> str:
+    return _TOKEN.sub("\\1…", text)
+
+
+class MaskTokens(logging.Filter):
+    """Masks link tokens in every record a handler writes: the message and
+    its arguments, the extra fields (Django's `request` included) and the
+    traceback. On the handlers, so that no logger can go around it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format: leave it to the handler's own error report
+            return True
+        record.msg, record.args = mask_tokens(message), ()
+        for key, value in list(vars(record).items()):
+            if key in _RECORD_ATTRIBUTES or key.startswith("_") or value is None or isinstance(value, int | float):
+                continue
+            text = value if isinstance(value, str) else str(value)
+            masked = mask_tokens(text)
+            if masked != text:
+                setattr(record, key, masked)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_tokens(record.exc_text)
+        return True
 
 
 def _fallback(value: Any) -> str:
@@ -43,10 +80,10 @@ class JSONFormatter(logging.Formatter):
             # The four fields above win over an extra of the same name.
             if key not in _RECORD_ATTRIBUTES and key not in entry and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
+        if record.exc_text:
             entry["exception"] = record.exc_text
+        elif record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         try:

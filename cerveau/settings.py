@@ -248,6 +248,11 @@ RATE_LIMIT_NAMES = (
     "join_address",
     "join_session",
     "join_guess",
+    "login_account_network",
+    "login_network",
+    "login_account",
+    "reset_address",
+    "reset_network",
     "socket_messages",
     "sockets",
 )
@@ -287,6 +292,13 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Facilitators' accounts ---------------------------------------------------
 LOGIN_URL = "login"
+# Password rules for facilitators' accounts (password change and reset, the admin).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 LOGIN_REDIRECT_URL = "boards:facilitator_home"
 LOGOUT_REDIRECT_URL = "boards:home"
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -377,10 +389,27 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "cerveau.logging.JSONFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    # Share and follow-up links' tokens are masked in every line (cerveau.logging).
+    "filters": {"mask_tokens": {"()": "cerveau.logging.MaskTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["mask_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("CERVEAU_LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own handlers (a console one in debug, for `make run`, and
+        # the mail to admins) would write around the token mask: its lines go
+        # through the root's handler like every other.
+        "django": {"level": "INFO", "handlers": [], "propagate": True},
+        "django.server": {"level": "INFO", "handlers": [], "propagate": True},
+        "daphne": {"level": "WARNING"},
+        # runserver's request lines: cerveau.access logs every request instead (cerveau/access.py).
+        "django.channels.server": {"level": "CRITICAL"},
+    },
 }
+
+# Pilots' follow-up links stop working this many days after the latest due
+# date of their actions (or their renewal); unset or 0: they never expire.
+PILOT_LINK_DAYS = env_int("CERVEAU_PILOT_LINK_DAYS", 0) or None
+if PILOT_LINK_DAYS is not None and PILOT_LINK_DAYS < 0:
+    raise ImproperlyConfigured("CERVEAU_PILOT_LINK_DAYS must be a number of days (unset: links never expire)")
 
 # Contacts left in help offers are erased this many days after the atelier
 # is over (manage.py purge_contacts, run daily).

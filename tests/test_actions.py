@@ -36,7 +36,7 @@ def board(atelier, alice, bob, charlie):
         for person in (bob, charlie)
     ]
     facilitation_services.set_phase(atelier.pk, "plan")
-    user = User.objects.create_user("fanny-services")
+    user = User.objects.create_user("fanny-services", first_name="Fanny", last_name="Services")
     return impossible, offers, Actor.facilitator(user)
 
 
@@ -73,7 +73,7 @@ def test_a_facilitator_turns_an_impossible_into_an_action_with_helpers(atelier, 
     assert list(action.accepted_offers.all()) == [offers[0]]
     assert (action.next_step, action.due_on, action.status) == ("Appeler le CFA", DUE, ActionStatus.TODO)
     [change] = action.changes.all()
-    assert change.created and change.by_kind == "animation" and change.by_name == "fanny-services"
+    assert change.created and change.by_kind == "animation" and change.by_name == "Fanny Services"
 
 
 def test_one_impossible_may_give_several_actions(atelier, board):
@@ -267,7 +267,7 @@ def test_an_update_records_who_changed_what(atelier, bob, board):
     )
 
     latest = action.changes.first()
-    assert latest.by_name == "fanny-services" and not latest.created
+    assert latest.by_name == "Fanny Services" and not latest.created
     assert {change["field"] for change in latest.changes} == {"status", "due_on", "helpers", "pilot"}
     lines = {line["field"]: (line["old"], line["new"]) for line in latest.lines()}
     assert lines["statut"] == ("À lancer", "En cours")
@@ -458,7 +458,8 @@ def test_editing_through_the_page_shows_the_history(atelier, bob, board, facilit
 
     assert response.status_code == 302
     page = facilitator.get(url).content.decode()
-    assert "À lancer" in page and "En cours" in page and "fanny" in page
+    assert "À lancer" in page and "En cours" in page and "Animation" in page
+    assert "fanny" not in page  # no full name: never the login name
     assert "Action créée." in page
 
 

@@ -44,7 +44,7 @@ def test_the_daphne_unit_runs_one_process_per_port_as_cerveau():
     assert service["Restart"] == "on-failure"
     command = service["ExecStart"].split()
     assert command[0] == SERVER_VENV_BIN + "daphne"
-    assert " ".join(command[1:]) == "--proxy-headers -b 127.0.0.1 -p %i cerveau.asgi:application"
+    assert " ".join(command[1:]) == "--proxy-headers -v 0 -b 127.0.0.1 -p %i cerveau.asgi:application"
     assert int(service["LimitNOFILE"]) >= 10_000
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
@@ -166,3 +166,116 @@ def test_every_variable_is_documented(document):
     text = (ROOT / document).read_text()
     missing = sorted(name for name in _variables_read_by_the_settings() if name not in text)
     assert not missing, f"{document} does not mention {missing}"
+
+
+# --- Tokens never reach nginx's access log --------------------------------------------------------
+
+TOKEN = "Zb3x_Q9vLk2-mN8pR4sT6uW1yA5cE7gI0jH3oK9dF2s"
+
+
+def _server_blocks(conf: str) -> list[str]:
+    starts = [match.start() for match in re.finditer(r"\nserver \{", conf)]
+    return [
+        conf[start : (starts[index + 1] if index + 1 < len(starts) else len(conf))]
+        for index, start in enumerate(starts)
+    ]
+
+
+def test_nginx_logs_requests_with_the_link_tokens_masked():
+    conf = NGINX_CONF.read_text()
+    assert re.search(r"map \$request_uri \$cerveau_logged_uri \{", conf)
+    assert re.search(r"map \$http_referer \$cerveau_logged_referer \{", conf)
+    log_format = re.search(r"log_format cerveau_masked (.*?);\n", conf, re.DOTALL)
+    assert log_format, "no log_format cerveau_masked"
+    fields = log_format.group(1)
+    assert "$cerveau_logged_uri" in fields and "$cerveau_logged_referer" in fields
+    for raw in ("$request ", '$request"', "$request_uri", "$http_referer", "$uri", "$args", "$query_string"):
+        assert raw not in fields, f"{raw} would log the token"
+    for block in _server_blocks(conf):
+        assert re.search(r"\n    access_log \S+ cerveau_masked;", block), block[:200]
+    for directive in re.findall(r"access_log ([^;]*);", conf):
+        assert directive == "off" or directive.endswith(" cerveau_masked"), directive
+
+
+def _nginx_or_skip() -> str:
+    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    if nginx is None:
+        message = "nginx is not installed (apt-get install nginx-light)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; .ci/run installs it")
+        pytest.skip(message)
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no throw-away certificate for nginx")
+    return nginx
+
+
+def test_nginx_writes_masked_tokens_in_its_access_log(tmp_path):
+    """The shipped site, run for real on loopback ports (no daphne behind it:
+    nginx logs the 502 like any request)."""
+    import socket
+    import time
+
+    import httpx
+
+    from tests.servers import free_port
+
+    nginx = _nginx_or_skip()
+    certificate = ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=x", *certificate],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    http_port, https_port, upstream_port = free_port(), free_port(), free_port()
+    site = NGINX_CONF.read_text()
+    site = site.replace("/etc/letsencrypt/live/atelier.example.org/fullchain.pem", str(tmp_path / "cert.pem"))
+    site = site.replace("/etc/letsencrypt/live/atelier.example.org/privkey.pem", str(tmp_path / "key.pem"))
+    site = re.sub(r"\n\s*listen \[::\]:\d+[^;]*;", "", site)
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl;")
+    site = re.sub(r"server 127\.0\.0\.1:\d+ ", f"server 127.0.0.1:{upstream_port} ", site)
+    site = re.sub(r"access_log (\S+) cerveau_masked;", f"access_log {tmp_path}/access.log cerveau_masked;", site)
+    (tmp_path / "site.conf").write_text(site)
+    temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for folder in temp.values():
+        folder.mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\nevents {{}}\nhttp {{\n"
+        f"  client_body_temp_path {temp['body']};\n  proxy_temp_path {temp['proxy']};\n"
+        f"  fastcgi_temp_path {temp['fastcgi']};\n  uwsgi_temp_path {temp['uwsgi']};\n"
+        f"  scgi_temp_path {temp['scgi']};\n  include {tmp_path}/site.conf;\n}}\n"
+    )
+    process = subprocess.Popen(
+        [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=0.5).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()
+                assert time.monotonic() < deadline, "nginx did not listen"
+                time.sleep(0.05)
+        with httpx.Client(verify=False, timeout=10, trust_env=False) as client:
+            base = f"https://127.0.0.1:{https_port}"
+            referer = {"Referer": f"{base}/suivi/{TOKEN}/"}
+            for path in (f"/plan/{TOKEN}/", f"/suivi/{TOKEN}/panels/", f"/ws/suivi/{TOKEN}/?v=3", "/static/x.css"):
+                client.get(base + path, headers=referer)
+            client.get(f"http://127.0.0.1:{http_port}/suivi/{TOKEN}/")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    log = (tmp_path / "access.log").read_text()
+
+    assert TOKEN not in log
+    assert TOKEN[:16] not in log
+    assert '"GET /plan/.../ HTTP/1.1" 502' in log
+    assert "/suivi/.../panels/" in log
+    assert "/ws/suivi/.../?v=3" in log
+    assert f"{base}/suivi/.../" in log  # the referer, masked
+    assert len(log.splitlines()) == 4  # static files are not logged

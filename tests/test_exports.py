@@ -309,7 +309,7 @@ def test_the_pdf_shows_the_header_the_figures_and_every_action(room):
     atelier = Atelier.objects.get(pk=room.atelier.pk)
     assert reader.pages[0].mediabox.width == pytest.approx(841.89, abs=1)  # A4, landscape
     assert reader.metadata.title == atelier.title
-    for expected in (atelier.title, atelier.territory, atelier.venue, "20 mars 2027 à 10:00", "fanny"):
+    for expected in (atelier.title, atelier.territory, atelier.venue, "20 mars 2027 à 10:00", "l'équipe d'animation"):
         assert _spaces(expected) in text
     assert "Cognac (16102)" in text
     assert _spaces(PERMIS) in text
@@ -563,8 +563,11 @@ def test_the_csv_neutralises_cells_a_spreadsheet_would_run(room):
         ("+33 6 12", "'+33 6 12"),
         ("-2", "'-2"),
         ("@SUM(A1)", "'@SUM(A1)"),
-        ("\t=1", "'\t=1"),
-        ("\r=1", "'\r=1"),
+        ("\t=1", "'\t'=1"),
+        ("\r=1", "'\r'=1"),
+        ("a, =1", "a, '=1"),
+        ("a;@x", "a;'@x"),
+        ("a\n-1", "a\n'-1"),
         ("Coût : 1 000 €", "Coût : 1 000 €"),
         ("a=b", "a=b"),
     ],
@@ -661,7 +664,7 @@ def test_the_json_follows_its_schema_and_matches_the_database(room):
         "starts_at": "2027-03-20T10:00:00+01:00",
         "language": "fr",
         "time_zone": "Europe/Paris",
-        "facilitators": ["fanny"],
+        "facilitators": ["l'équipe d'animation"],
     }
     assert datetime.datetime.fromisoformat(document["generated_at"]).utcoffset() is not None
     assert document["figures"]["participants"] == Participant.objects.filter(atelier=atelier).count()

@@ -205,8 +205,10 @@ def test_the_service_refuses_an_atelier_without_categories(facilitator):
 def test_the_settings_page_shows_the_current_values_and_the_team(facilitator, co_facilitator, atelier):
     response = facilitator.get("/a/TST234/console/settings/")
     assertContains(response, escape(atelier.title))
-    assertContains(response, "(fanny)")
-    assertContains(response, "(colin)")
+    # Named by e-mail (they have no full name), never by their login name.
+    assertContains(response, "fanny@example.org")
+    assertContains(response, "colin@example.org")
+    assertNotContains(response, "(fanny)")
 
 
 def test_saving_the_settings_emits_atelier_updated(facilitator, atelier, events, django_capture_on_commit_callbacks):
@@ -279,40 +281,57 @@ def _team(client, **data):
 
 
 @pytest.mark.parametrize("who", ["nadia", "NADIA", "nadia.martin@example.org", " Nadia.Martin@Example.org "])
-def test_a_co_facilitator_is_added_by_username_or_email(facilitator, atelier, nadia, who):
+def test_a_co_facilitator_is_invited_by_username_or_email_and_accepts(facilitator, atelier, nadia, who):
     response = _team(facilitator, who=who)
 
-    assertContains(response, "nadia co-anime maintenant cet atelier.")
-    assert set(atelier.facilitators.all()) == {facilitator.user, nadia}
+    assertContains(response, escape(f"Invitation enregistrée pour « {who.strip()} »"))
+    assert list(atelier.facilitators.all()) == [facilitator.user]
     welcome = Client()
     welcome.force_login(nadia)
+    invitation = atelier.invitations.get()
+    welcome.post(f"/facilitate/invitations/{invitation.pk}/", {"op": "accept"})
+    assert set(atelier.facilitators.all()) == {facilitator.user, nadia}
     assert welcome.get("/a/TST234/console/").status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("who", "message"),
-    [
-        ("personne", "Aucun compte d&#x27;animation ne correspond à « personne »."),
-        ("", "Indiquez un nom d&#x27;utilisateur ou un e-mail."),
-        ("inactive", "Aucun compte d&#x27;animation ne correspond à « inactive »."),
-        ("shared@example.org", "Plusieurs comptes correspondent : indiquez le nom d&#x27;utilisateur."),
-    ],
-)
-def test_an_unknown_or_ambiguous_co_facilitator_is_refused(facilitator, atelier, who, message):
+def test_an_empty_invitation_is_refused(facilitator, atelier):
+    response = _team(facilitator, who="")
+
+    assertContains(response, "Indiquez un nom d&#x27;utilisateur ou un e-mail.")
+    assert not atelier.invitations.exists()
+
+
+@pytest.mark.parametrize("who", ["personne", "inactive", "shared@example.org"])
+def test_an_invitation_nobody_can_accept_looks_like_any_other(facilitator, atelier, who):
     User.objects.create_user("inactive", is_active=False)
-    User.objects.create_user("paul", email="shared@example.org")
-    User.objects.create_user("pauline", email="SHARED@example.org")
+    inactive = Client()
+    inactive.force_login(User.objects.get(username="inactive"))
 
     response = _team(facilitator, who=who)
 
-    assertContains(response, message)
+    assertContains(response, escape(f"Invitation enregistrée pour « {who} »"))
     assert list(atelier.facilitators.all()) == [facilitator.user]
+    assert atelier.invitations.get().who == who
+
+
+def test_an_invitation_to_a_shared_address_goes_to_the_first_who_accepts(facilitator, atelier):
+    paul = User.objects.create_user("paul", email="shared@example.org")
+    pauline = User.objects.create_user("pauline", email="SHARED@example.org")
+    _team(facilitator, who="shared@example.org")
+    invitation = atelier.invitations.get()
+    first, second = Client(), Client()
+    first.force_login(pauline)
+    second.force_login(paul)
+
+    assert first.post(f"/facilitate/invitations/{invitation.pk}/", {"op": "accept"}).status_code == 302
+    assert second.post(f"/facilitate/invitations/{invitation.pk}/", {"op": "accept"}).status_code == 404
+    assert set(atelier.facilitators.all()) == {facilitator.user, pauline}
 
 
 def test_a_co_facilitator_can_be_removed(facilitator, co_facilitator, atelier):
     response = _team(facilitator, remove=co_facilitator.user.pk)
 
-    assertContains(response, "colin ne fait plus partie de l&#x27;animation.")
+    assertContains(response, "colin@example.org ne fait plus partie de l&#x27;animation.")
     assert list(atelier.facilitators.all()) == [facilitator.user]
     assert co_facilitator.get("/a/TST234/console/").status_code == 404
 

@@ -138,7 +138,7 @@ def test_the_plan_page_shows_the_atelier_and_its_figures(scene, facilitator):
     assert "Atelier de l&#x27;impossible — Test" in page
     assert "Charente" in page
     assert "Salle des fêtes de Cognac" in page
-    assert "fanny" in page  # the facilitators
+    assert "Animation : l&#x27;équipe d&#x27;animation" in page  # the facilitators, never by login name
     figures = page[page.index('class="figures"') :]
     for label, value in [("participant·es", 4), ("impossibles", 4), ("« moi aussi »", 6), ("offres d", 2)]:
         assert f"<dt>{label}" in figures
@@ -206,7 +206,7 @@ def test_the_plan_page_shows_each_actions_dated_history_with_who_changed_what(sc
     history = training[training.index('class="plan-history"') :]
     # In the atelier's time zone (Paris, UTC+1 in January).
     assert "15 janvier 2031 18:05" in history
-    assert "Animation — fanny" in history
+    assert "fanny" not in history  # no full name: no name, never the login name
     assert 'Statut</span> : <span class="history-old">À lancer</span> → <span class="history-new">En cours' in history
     assert "Échéance" in history
     assert "Action créée." in history

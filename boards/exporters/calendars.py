@@ -15,6 +15,7 @@ from boards.exporters.common import (
     helper_contacts_text,
     helpers_text,
     labelled,
+    one_line,
 )
 from boards.models import ActionStatus
 from boards.plan import ActionRow, Plan
@@ -39,7 +40,8 @@ class IcsExporter(Exporter):
         calendar.add("version", "2.0")
         calendar.add("calscale", "GREGORIAN")
         calendar.add("method", "PUBLISH")
-        calendar.add("x-wr-calname", clean_text(_("Plan d'action — %(title)s") % {"title": plan.title}))
+        # An X- property is written as is, unescaped: one line only.
+        calendar.add("x-wr-calname", one_line(_("Plan d'action — %(title)s") % {"title": plan.title}))
         calendar.add("x-wr-timezone", plan.time_zone)
         stamp = plan.generated_at.astimezone(datetime.UTC)
         for action in plan.actions:

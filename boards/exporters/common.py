@@ -29,6 +29,12 @@ def clean_text(text: str | None) -> str:
     return CONTROL.sub("", text or "")
 
 
+def one_line(text: str | None) -> str:
+    """Text for a field that holds one line (a calendar's name): each line
+    break becomes a space; the rest is kept as is."""
+    return re.sub(r"\r\n|[\r\n]", " ", clean_text(text))
+
+
 def fmt_number(value: int) -> str:
     """3 000 in French, 3,000 in English."""
     return formats.number_format(value, force_grouping=True)

@@ -31,6 +31,11 @@ from boards.plan import Plan
 
 # Cells a spreadsheet would read as a formula or a command (OWASP, "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# In a CSV, a formula can also start after a separator inside a cell: a
+# reader that splits on another delimiter than ours (English Excel splits
+# on ",") or that loses track of the quotes sees a new cell there. Spaces
+# and quotes in between are skipped by some readers.
+_CSV_RISK = re.compile(r'(^|[,;\t\r\n])([ "]*)(?=[=+\-@\t\r])')
 
 
 def _excel_format(django_format: str, fallback: str) -> str:
@@ -163,10 +168,12 @@ class CsvExporter(Exporter):
 
     UTF-8 with a BOM and ``;`` between fields: that is what Excel opens
     correctly in French (with ``,`` it puts every row in one column, and
-    without the BOM it reads the accents as Latin-1). Due dates are ISO
-    (2027-03-31). A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or
-    a carriage return is prefixed with ``'`` so that no spreadsheet runs it as
-    a formula (OWASP CSV injection).
+    without the BOM it reads the accents as Latin-1). Every field is quoted.
+    Due dates are ISO (2027-03-31). ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return at the start of a cell, or after a separator (``,``,
+    ``;``, tab, line break) inside it, gets a ``'`` before it, so that no
+    spreadsheet runs it as a formula whatever delimiter it splits on (OWASP
+    CSV injection).
     """
 
     identifier = "csv"
@@ -178,7 +185,7 @@ class CsvExporter(Exporter):
     def render(self, plan: Plan) -> bytes:
         columns = action_columns(plan)
         buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n")
+        writer = csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
         writer.writerow([self.cell(column.header) for column in columns])
         for action in plan.actions:
             writer.writerow([self.cell(column.value(action)) for column in columns])
@@ -191,6 +198,5 @@ class CsvExporter(Exporter):
         if isinstance(value, datetime.date):
             return value.isoformat()
         if isinstance(value, str):
-            value = clean_text(value)
-            return "'" + value if value.startswith(_FORMULA_START) else value
+            return _CSV_RISK.sub(lambda match: f"{match[1]}{match[2]}'", clean_text(value))
         return value

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -22,6 +21,7 @@ from boards.models import (
     DismissedDuplicate,
     HelpOffer,
     Impossible,
+    Invitation,
     MeToo,
     PlanAction,
     new_join_code,
@@ -152,18 +152,62 @@ def regenerate_code(atelier: Atelier) -> str:
     return code
 
 
-def add_facilitator(atelier: Atelier, username_or_email: str):
-    wanted = (username_or_email or "").strip()
-    user_model = get_user_model()
-    matches = list(user_model.objects.filter(Q(username__iexact=wanted) | Q(email__iexact=wanted), is_active=True)[:2])
-    if not wanted or len(matches) != 1:
-        raise ValidationError(
-            {"who": _("Aucun compte d'animation ne correspond à « %(who)s ».") % {"who": wanted}}
-            if len(matches) == 0
-            else {"who": _("Plusieurs comptes correspondent : indiquez le nom d'utilisateur.")}
-        )
-    atelier.facilitators.add(matches[0])
-    return matches[0]
+def invite_facilitator(atelier: Atelier, who: str, *, by=None) -> Invitation:
+    """Invite someone to co-run the atelier by user name or e-mail address.
+
+    No account is looked up here: the answer (and the team list) must be the
+    same whether one matches or not, or the form would tell anyone which
+    addresses have accounts. The invitation waits for the person it names
+    (`invitations_for`)."""
+    wanted = " ".join((who or "").split())
+    if not wanted:
+        raise ValidationError({"who": _("Indiquez un nom d'utilisateur ou un e-mail.")})
+    if len(wanted) > Invitation._meta.get_field("who").max_length:
+        raise ValidationError({"who": _("Nom d'utilisateur ou e-mail trop long.")})
+    with transaction.atomic():
+        Atelier.objects.select_for_update().only("pk").get(pk=atelier.pk)
+        existing = Invitation.objects.filter(atelier=atelier, who__iexact=wanted).first()
+        return existing or Invitation.objects.create(atelier=atelier, who=wanted, invited_by=by)
+
+
+def invitations_for(user):
+    """The invitations that name this account, by user name or e-mail."""
+    if not (user and user.is_authenticated and user.is_active):
+        return Invitation.objects.none()
+    names = Q(who__iexact=user.get_username())
+    if user.email:
+        names |= Q(who__iexact=user.email)
+    return Invitation.objects.filter(names).select_related("atelier")
+
+
+def answer_invitation(user, invitation_id: int, *, accept: bool) -> Atelier:
+    """Accept (join the team) or decline an invitation that names this user."""
+    with transaction.atomic():
+        try:
+            invitation = invitations_for(user).select_for_update(of=("self",)).get(pk=invitation_id)
+        except (Invitation.DoesNotExist, ValueError, TypeError):
+            raise NotFound from None
+        atelier = invitation.atelier
+        if accept:
+            atelier.facilitators.add(user)
+        invitation.delete()
+    return atelier
+
+
+def cancel_invitation(atelier: Atelier, invitation_id: object) -> None:
+    """A facilitator withdraws a pending invitation of their atelier."""
+    try:
+        deleted, _rows = Invitation.objects.filter(atelier=atelier, pk=invitation_id).delete()
+    except (ValueError, TypeError):
+        deleted = 0
+    if not deleted:
+        raise NotFound
+
+
+def member_label(user) -> str:
+    """How the team list names a facilitator: full name, else e-mail address,
+    never the login name (which an invitation by e-mail does not reveal)."""
+    return " ".join(user.get_full_name().split()) or user.email or _("compte sans nom ni e-mail")
 
 
 def remove_facilitator(atelier: Atelier, user) -> None:

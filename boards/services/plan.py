@@ -55,7 +55,9 @@ class Actor:
 
     @classmethod
     def facilitator(cls, user) -> Actor:
-        return cls(By.FACILITATOR, (user.get_full_name() or user.get_username())[:150])
+        # The full name only: a login name is half of a credential, and the
+        # history is read by the whole team.
+        return cls(By.FACILITATOR, " ".join(user.get_full_name().split())[:150])
 
     @classmethod
     def author(cls, participant: Participant) -> Actor:
@@ -387,12 +389,14 @@ def delete_action(atelier_id: int, action_id: int, *, actor: Actor) -> None:
 
 
 def pilot_by_token(token: str) -> Pilot:
+    """The pilot of a working follow-up link: unknown, renewed and expired
+    links are NotFound alike."""
     pilot = (
         Pilot.objects.select_related("atelier", "participant").filter(token=token).first()
         if token and len(token) <= 64
         else None
     )
-    if pilot is None:
+    if pilot is None or pilot.link_expired():
         raise NotFound
     return pilot
 
@@ -413,7 +417,9 @@ def renew_pilot_link(atelier_id: int, pilot_id: int) -> Pilot:
             raise NotFound from None
         old = pilot.token
         pilot.token = new_token()
-        pilot.save(update_fields=["token"])
+        # With CERVEAU_PILOT_LINK_DAYS, the new link lasts that long from today.
+        pilot.link_renewed_on = timezone.localdate(timezone=_zone(pilot.atelier))
+        pilot.save(update_fields=["token", "link_renewed_on"])
         broadcast.on_commit(atelier_id, version, {"type": "atelier.updated"})
         transaction.on_commit(lambda: broadcast.close_token(old))
     return pilot

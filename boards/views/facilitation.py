@@ -66,7 +66,8 @@ def facilitator_home(request: HttpRequest) -> HttpResponse:
         key=lambda a: (a.starts_at is None, a.starts_at or today),
     )
     past = [a for a in ateliers if a.starts_at is not None and a.starts_at < today]
-    return render(request, "boards/facilitate/home.html", {"upcoming": upcoming, "past": past})
+    context = {"upcoming": upcoming, "past": past, "invitations": actions.invitations_for(request.user)}
+    return render(request, "boards/facilitate/home.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -100,7 +101,13 @@ def atelier_settings(request: HttpRequest, atelier: Atelier) -> HttpResponse:
             messages.success(request, _("Atelier enregistré."))
             return redirect("boards:console", code=atelier.code)
     atelier.refresh_from_db()
-    context = {"atelier": atelier, "form": form, "team_form": TeamForm(), "team": atelier.facilitators.all()}
+    context = {
+        "atelier": atelier,
+        "form": form,
+        "team_form": TeamForm(),
+        "team": [(member, actions.member_label(member)) for member in atelier.facilitators.order_by("pk")],
+        "invitations": atelier.invitations.all(),
+    }
     return render(request, "boards/facilitate/atelier_form.html", context, status=UNPROCESSABLE if form.errors else 200)
 
 
@@ -118,15 +125,44 @@ def team(request: HttpRequest, atelier: Atelier) -> HttpResponse:
             if user is None:
                 raise Http404
             actions.remove_facilitator(atelier, user)
-            messages.success(request, _("%(name)s ne fait plus partie de l'animation.") % {"name": user.username})
+            name = actions.member_label(user)
+            messages.success(request, _("%(name)s ne fait plus partie de l'animation.") % {"name": name})
+        elif "cancel" in request.POST:
+            try:
+                actions.cancel_invitation(atelier, request.POST.get("cancel"))
+            except NotFound:
+                raise Http404 from None
+            messages.success(request, _("Invitation retirée."))
         elif form.is_valid():
-            user = actions.add_facilitator(atelier, form.cleaned_data["who"])
-            messages.success(request, _("%(name)s co-anime maintenant cet atelier.") % {"name": user.username})
+            invitation = actions.invite_facilitator(atelier, form.cleaned_data["who"], by=request.user)
+            messages.success(
+                request,
+                _(
+                    "Invitation enregistrée pour « %(who)s ». Si un compte d'animation correspond, cette personne "
+                    "la trouvera dans « Mes ateliers » et pourra l'accepter."
+                )
+                % {"who": invitation.who},
+            )
         else:
-            messages.error(request, _("Indiquez un nom d'utilisateur ou un e-mail."))
+            messages.error(request, " ".join(error for errors in form.errors.values() for error in errors))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("boards:atelier_settings", code=atelier.code)
+
+
+@require_POST
+@login_required
+def answer_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    accept = request.POST.get("op") == "accept"
+    try:
+        atelier = actions.answer_invitation(request.user, invitation_id, accept=accept)
+    except NotFound:
+        raise Http404 from None
+    if accept:
+        messages.success(request, _("Vous co-animez maintenant « %(title)s ».") % {"title": atelier.title})
+    else:
+        messages.success(request, _("Invitation refusée."))
+    return redirect("boards:facilitator_home")
 
 
 @require_http_methods(["GET", "POST"])

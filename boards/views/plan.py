@@ -4,22 +4,24 @@ the public read-only plan, and each pilot's follow-up page.
 Every page is rendered in the atelier's language and time zone, whoever
 opens it, like the exports: a plan is one document. The public link and the
 follow-up links need no account; the token in the URL is checked first by
-every view (and at every download), so a revoked or renewed link is a 404
-at once. Writes go through `boards.services.plan`.
+every view (and at every download), so a revoked, renewed or expired link
+is a 404 at once, saying « Ce lien ne fonctionne plus ». Writes go through
+`boards.services.plan`.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -59,18 +61,38 @@ def _atelier_locale(atelier: Atelier) -> Iterator[None]:
 # --- Access: the link in the URL, checked first ------------------------------------------
 
 
+class LinkGone(Http404):
+    """An unknown, revoked, renewed or expired link: answered by `link_view`
+    with « Ce lien ne fonctionne plus… », as its open pages show it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def link_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, token, *args, **kwargs)
+        except LinkGone as gone:
+            return render(request, "boards/plan/link_gone.html", {"kind": gone.kind}, status=404)
+
+    return wrapper
+
+
 def _shared_atelier_or_404(token: str) -> Atelier:
     try:
         return plan_services.atelier_by_share_token(token)
     except NotFound:
-        raise Http404 from None
+        raise LinkGone("plan") from None
 
 
 def _pilot_or_404(token: str) -> Pilot:
     try:
         return plan_services.pilot_by_token(token)
     except NotFound:
-        raise Http404 from None
+        raise LinkGone("suivi") from None
 
 
 # --- What the pages show -------------------------------------------------------------------
@@ -92,11 +114,16 @@ def _facilitator_context(request: HttpRequest, atelier: Atelier) -> dict[str, An
     context = _plan_context(build_plan(atelier, include_contacts=True))
     atelier = context["atelier"]
     pilots = sorted(
-        Pilot.objects.filter(atelier=atelier).select_related("participant").annotate(n_actions=Count("actions")),
+        Pilot.objects.filter(atelier=atelier)
+        .select_related("participant", "atelier")
+        .annotate(n_actions=Count("actions"), latest_due=Max("actions__due_on")),
         key=lambda pilot: (pilot.display_name.casefold(), pilot.pk),
     )
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(atelier.time_zone))
     for pilot in pilots:
         pilot.url = qr.absolute_url(request, reverse("boards:follow_up", args=[pilot.token]))
+        pilot.expires_on = pilot.link_expires_on(pilot.latest_due)
+        pilot.expired = pilot.expires_on is not None and today > pilot.expires_on
     share_url = (
         qr.absolute_url(request, reverse("boards:shared_plan", args=[atelier.share_token]))
         if atelier.share_token
@@ -150,6 +177,7 @@ def plan_export(request: HttpRequest, atelier: Atelier, format: str) -> HttpResp
 
 
 @require_GET
+@link_view
 def shared_plan_export(request: HttpRequest, token: str, format: str) -> HttpResponse:
     atelier = _shared_atelier_or_404(token)
     return _export(atelier, format, include_contacts=False)
@@ -219,6 +247,7 @@ def _shared_panels(atelier: Atelier, token: str) -> SafeString:
 
 @require_GET
 @never_cache
+@link_view
 def shared_plan(request: HttpRequest, token: str) -> HttpResponse:
     atelier = _shared_atelier_or_404(token)
     context = {
@@ -234,6 +263,7 @@ def shared_plan(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 @never_cache
+@link_view
 def shared_plan_panels(request: HttpRequest, token: str) -> HttpResponse:
     atelier = _shared_atelier_or_404(token)
     return HttpResponse(_shared_panels(atelier, token))
@@ -283,6 +313,7 @@ def _entry_or_404(context: dict[str, Any], action_id: int) -> FollowUpEntry:
 
 @require_GET
 @never_cache
+@link_view
 def follow_up(request: HttpRequest, token: str) -> HttpResponse:
     pilot = _pilot_or_404(token)
     with _atelier_locale(pilot.atelier):
@@ -291,6 +322,7 @@ def follow_up(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_GET
 @never_cache
+@link_view
 def follow_up_panels(request: HttpRequest, token: str) -> HttpResponse:
     pilot = _pilot_or_404(token)
     with _atelier_locale(pilot.atelier):
@@ -312,6 +344,7 @@ def _follow_up_refused(request: HttpRequest, pilot: Pilot, action_id: int, error
 
 @require_POST
 @never_cache
+@link_view
 def follow_up_action(request: HttpRequest, token: str, action_id: int) -> HttpResponse:
     pilot = _pilot_or_404(token)
     with _atelier_locale(pilot.atelier):
