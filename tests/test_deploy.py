@@ -110,18 +110,8 @@ def test_nginx_upgrades_websockets_and_forwards_the_client():
 
 
 def test_nginx_accepts_the_configuration(tmp_path):
-    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    nginx = _nginx_or_skip()
     openssl = shutil.which("openssl")
-    if nginx is None:
-        message = "nginx is not installed (apt-get install nginx-light): only the text of the config was checked"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run installs it")
-        pytest.skip(message)
-    if openssl is None:
-        message = "openssl is not installed: no throw-away certificate for nginx -t"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run installs it")
-        pytest.skip(message)
     certificate = ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=x", *certificate],
@@ -201,14 +191,15 @@ def test_nginx_logs_requests_with_the_link_tokens_masked():
 
 
 def _nginx_or_skip() -> str:
+    """nginx and openssl (for a throw-away certificate): skipped without them, failed in CI."""
     nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
-    if nginx is None:
-        message = "nginx is not installed (apt-get install nginx-light)"
+    missing = "nginx (apt-get install nginx-light)" if nginx is None else None
+    if missing is None and shutil.which("openssl") is None:
+        missing = "openssl (no throw-away certificate for nginx)"
+    if missing:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; .ci/run installs it")
-        pytest.skip(message)
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: no throw-away certificate for nginx")
+            pytest.fail(f"{missing} is not installed; .ci/run installs it")
+        pytest.skip(f"{missing} is not installed")
     return nginx
 
 
