@@ -291,10 +291,10 @@ def test_a_co_facilitator_is_added_by_username_or_email(facilitator, atelier, na
 @pytest.mark.parametrize(
     ("who", "message"),
     [
-        ("personne", "Aucun compte d&#x27;animation ne correspond à « personne »."),
+        ("personne", "Aucun compte d&#x27;animation ne correspond à « personne »."),
         ("", "Indiquez un nom d&#x27;utilisateur ou un e-mail."),
-        ("inactive", "Aucun compte d&#x27;animation ne correspond à « inactive »."),
-        ("shared@example.org", "Plusieurs comptes correspondent : indiquez le nom d&#x27;utilisateur."),
+        ("inactive", "Aucun compte d&#x27;animation ne correspond à « inactive »."),
+        ("shared@example.org", "Plusieurs comptes correspondent : indiquez le nom d&#x27;utilisateur."),
     ],
 )
 def test_an_unknown_or_ambiguous_co_facilitator_is_refused(facilitator, atelier, who, message):
@@ -401,7 +401,7 @@ def _rows_of(atelier_id: int) -> tuple[int, int, int, int]:
 
 def test_the_delete_page_says_what_will_go(facilitator, full_atelier):
     response = facilitator.get("/a/TST234/console/delete/")
-    assertContains(response, "Seront effacés : 3 participant·es, 3 impossibles, 2 offres d'aide.")
+    assertContains(response, "Seront effacés : 3 participant·es, 3 impossibles, 2 offres d'aide.")
     assertContains(response, "Recopiez le code TST234 pour confirmer")
 
 
@@ -430,7 +430,7 @@ def test_deleting_removes_everything_and_only_that(
         response = facilitator.post("/a/TST234/console/delete/", {"confirm": typed}, follow=True)
 
     assertRedirects(response, "/facilitate/")
-    assertContains(response, "« Atelier de l&#x27;impossible — Test » et tout son contenu sont supprimés.")
+    assertContains(response, "« Atelier de l&#x27;impossible — Test » et tout son contenu sont supprimés.")
     assert not Atelier.objects.filter(pk=atelier_id).exists()
     assert _rows_of(atelier_id) == (0, 0, 0, 0)
     assert _rows_of(other_atelier.pk) == other_before
@@ -452,7 +452,7 @@ def test_a_new_join_code_retires_the_old_one(facilitator, alice, events, django_
     assert new_code != "TST234"
     assert CODE_RE.match(new_code)
     assertRedirects(response, f"/a/{new_code}/console/")
-    assertContains(response, f"Nouveau code : {new_code}. L&#x27;ancien ne fonctionne plus.")
+    assertContains(response, f"Nouveau code : {new_code}. L&#x27;ancien ne fonctionne plus.")
     assert [event for _a, _v, event in events] == [{"type": "atelier.updated"}]
     newcomer = Client()
     assert newcomer.get("/a/TST234/join/").status_code == 404

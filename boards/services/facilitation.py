@@ -116,9 +116,9 @@ def add_facilitator(atelier: Atelier, username_or_email: str):
     matches = list(user_model.objects.filter(Q(username__iexact=wanted) | Q(email__iexact=wanted), is_active=True)[:2])
     if not wanted or len(matches) != 1:
         raise ValidationError(
-            {"who": _("Aucun compte d'animation ne correspond à « %(who)s ».") % {"who": wanted}}
+            {"who": _("Aucun compte d'animation ne correspond à « %(who)s ».") % {"who": wanted}}
             if len(matches) == 0
-            else {"who": _("Plusieurs comptes correspondent : indiquez le nom d'utilisateur.")}
+            else {"who": _("Plusieurs comptes correspondent : indiquez le nom d'utilisateur.")}
         )
     atelier.facilitators.add(matches[0])
     return matches[0]

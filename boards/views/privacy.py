@@ -60,6 +60,6 @@ def forget_me(request: HttpRequest, participant: Participant) -> HttpResponse:
     # This phone no longer speaks for that person.
     request.session.pop(session_key(atelier.pk), None)
     messages.success(
-        request, _("Vos données sont effacées : votre nom et vos contacts n'apparaissent plus nulle part.")
+        request, _("Vos données sont effacées : votre nom et vos contacts n'apparaissent plus nulle part.")
     )
     return redirect("boards:home")
