@@ -171,6 +171,10 @@ class Atelier(models.Model):
         return phases.capabilities(self.phase, self.locked)
 
     @property
+    def closed_reasons(self) -> list[str]:
+        return phases.closed_reasons(self.phase, self.locked)
+
+    @property
     def invitation(self) -> str:
         return str(phases.INVITATION[self.phase])
 

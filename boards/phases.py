@@ -75,6 +75,14 @@ def refusal(locked: bool, action: Action) -> str:
     return str(LOCKED if locked and action is not Action.JOIN else REFUSAL[action])
 
 
+def closed_reasons(phase: str, locked: bool) -> list[str]:
+    """Why « moi aussi » or offers of help are closed right now, for the
+    phones' buttons to point at (empty when both are open)."""
+    if locked:
+        return [str(LOCKED)]
+    return [str(REFUSAL[action]) for action in (Action.ME_TOO, Action.OFFER) if not allows(phase, locked, action)]
+
+
 def capabilities(phase: str, locked: bool) -> dict[str, bool]:
     """For templates: {"post": True, "me_too": False, ...}."""
     return {action.value: allows(phase, locked, action) for action in Action}

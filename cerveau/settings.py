@@ -349,3 +349,7 @@ LOGGING = {
 # Contacts left in help offers are erased this many days after the atelier
 # is over (manage.py purge_contacts, run daily).
 CONTACT_RETENTION_DAYS = env_int("CERVEAU_CONTACT_RETENTION_DAYS", 30)
+# Where people report an accessibility problem (the accessibility statement,
+# /accessibilite/): an e-mail address or a web address of the association
+# running the ateliers.
+ACCESSIBILITY_CONTACT = env_str("CERVEAU_ACCESSIBILITY_CONTACT")

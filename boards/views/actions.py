@@ -117,7 +117,9 @@ def _render(request, atelier, impossible, form, *, actor, action=None, back_url,
 
 def _create(request: HttpRequest, atelier: Atelier, impossible_id: int, actor, back_url: str) -> HttpResponse:
     impossible = _impossible(atelier, impossible_id)
-    form = _form(request, atelier, impossible)
+    # An author turning their own impossible into an action usually pilots it.
+    initial = {"pilot_participant": actor.participant_id} if actor.participant_id else {}
+    form = _form(request, atelier, impossible, initial=initial)
     if request.method == "POST":
         key = request.POST.get("submission_key", "")
         if _save(
