@@ -15,6 +15,7 @@ the console and the projector land in test-artifacts/screenshots/.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,8 @@ evening = scene.evening
 chromium = scene.chromium
 
 BLOCKING = ("critical", "serious")
+# For review: the screens the room sees, in both languages.
+SCREENSHOTS = {"board", "console", "projector"}
 # Every rule axe runs by default, plus WCAG 2.5.3 (Label in Name), which
 # axe still tags experimental.
 AXE_OPTIONS = {"resultTypes": ["violations"], "rules": {"label-content-name-mismatch": {"enabled": True}}}
@@ -133,7 +136,167 @@ def test_axe_finds_no_critical_or_serious_violation(chromium, daphne_server, eve
             for v in violations
         ]
         print(f"\n[axe {page.name} {language}] {json.dumps(summary, ensure_ascii=False)}")
+        if page.name in SCREENSHOTS:
+            scene.screenshot(tab, f"{page.name}-{language}", full_page=page.name != "projector")
         blocking = [v for v in summary if v["impact"] in BLOCKING]
         assert not blocking, json.dumps(blocking, ensure_ascii=False, indent=1)
+    finally:
+        context.close()
+
+
+# --- What axe does not measure -------------------------------------------------------
+
+INTERACTIVE = "a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex='-1'])"
+MEASURE = """(selector) => Array.from(document.querySelectorAll(selector))
+  .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden')
+  .map((el) => {
+    const box = el.getBoundingClientRect();
+    return {what: el.outerHTML.slice(0, 120), width: box.width, height: box.height};
+  })"""
+
+
+def test_every_tap_target_of_the_phone_board_is_at_least_24_px(chromium, daphne_server, evening):
+    board = next(page for page in PAGES if page.name == "board")
+    context, tab = open_page(chromium, daphne_server, evening, board, "fr", is_mobile=True, has_touch=True)
+    try:
+        # Everything a thumb may meet: the details and an offer form opened too.
+        tab.locator(".card .details summary").first.click()
+        tab.locator(".card .btn-help").first.click()
+        tab.locator(".help-slot form button[type=submit]").wait_for()
+        targets = tab.evaluate(MEASURE, INTERACTIVE)
+        assert len(targets) > 40, targets
+        small = [t for t in targets if t["width"] < 24 or t["height"] < 24]
+        assert not small, small
+        # The main actions: 44 px high at least (WCAG 2.5.5).
+        for selector in ("#post-form button[type=submit]", ".metoo-btn", ".btn-help", ".help-slot form button"):
+            main = tab.evaluate(MEASURE, selector)
+            assert main and all(t["height"] >= 44 for t in main), (selector, main)
+    finally:
+        context.close()
+
+
+def test_the_language_buttons_are_named_by_what_they_show(chromium, daphne_server, evening):
+    context, tab = open_page(chromium, daphne_server, evening, PAGES[0], "fr")
+    try:
+        # WCAG 2.5.3: saying « click EN » must find the button.
+        for code, name in (("FR", r"^FR français$"), ("EN", r"^EN English$")):
+            button = tab.get_by_role("button", name=re.compile(name))
+            assert button.count() == 1 and button.evaluate("el => el.firstChild.textContent") == code
+            assert button.get_attribute("aria-label") is None
+    finally:
+        context.close()
+
+
+def test_nothing_moves_when_the_visitor_asks_for_less_motion(chromium, daphne_server, evening):
+    board = next(page for page in PAGES if page.name == "board")
+    context, tab = open_page(chromium, daphne_server, evening, board, "fr", reduced_motion="reduce")
+    try:
+        moving = tab.evaluate(
+            """() => Array.from(document.querySelectorAll('*')).flatMap((el) => [el, ...['::before', '::after']
+                 .map((p) => [el, p])]).map((item) => {
+                   const [el, pseudo] = Array.isArray(item) ? item : [item, null];
+                   const style = getComputedStyle(el, pseudo);
+                   const durations = (style.transitionDuration + ',' + style.animationDuration).split(',');
+                   return durations.some((d) => parseFloat(d) > 0) ? el.outerHTML.slice(0, 80) : null;
+                 }).filter(Boolean)"""
+        )
+        assert not moving, moving
+    finally:
+        context.close()
+
+
+def test_every_css_animation_and_transition_stops_under_reduced_motion():
+    """A rule that animates must sit in a no-preference block, or be cancelled by
+    app.css's reduce block (loaded on every page but the poster, which has none)."""
+    for path in sorted((servers.ROOT / "static" / "boards").glob("*.css")):
+        css = path.read_text()
+        animated = [line for line in css.splitlines() if re.search(r"(?<![-\w])(transition|animation)[\w-]*\s*:", line)]
+        if path.name == "app.css":
+            assert "@media (prefers-reduced-motion: reduce)" in css
+            continue
+        assert not animated or "prefers-reduced-motion" in css, (path.name, animated)
+
+
+def test_buttons_a_phase_closes_are_disabled_and_say_why(chromium, daphne_server, evening):
+    # The plan phase: « moi aussi » is closed, offers of help are not.
+    board = next(page for page in PAGES if page.name == "board-plan-phase")
+    context, tab = open_page(chromium, daphne_server, evening, board, "fr")
+    try:
+        reason = tab.locator("#atelier-closed")
+        assert "fermés pendant cette phase" in reason.inner_text()
+        for button in tab.locator(".metoo-btn").all():
+            assert button.get_attribute("aria-disabled") == "true"
+            assert button.get_attribute("aria-describedby") == "atelier-closed"
+        for link in tab.locator(".btn-help").all():
+            assert link.get_attribute("aria-disabled") is None
+        # Closed means closed: tapping sends nothing.
+        count = tab.locator(".metoo-btn .count").first.inner_text()
+        requests = []
+        tab.on("request", lambda request: requests.append(request.url))
+        tab.locator(".metoo-btn").first.click(force=True)
+        tab.locator(".metoo-btn").first.press("Enter")
+        tab.wait_for_timeout(300)
+        assert not [url for url in requests if "me-too" in url]
+        assert tab.locator(".metoo-btn .count").first.inner_text() == count
+    finally:
+        context.close()
+
+
+KEYBOARD_WALK = 40
+
+
+@pytest.mark.parametrize("name", ["board", "console"])
+def test_the_keyboard_reaches_every_control_in_reading_order_with_a_visible_focus(
+    chromium, daphne_server, evening, name
+):
+    page = next(page for page in PAGES if page.name == name)
+    context, tab = open_page(chromium, daphne_server, evening, page, "fr")
+    try:
+        seen = []
+        for _ in range(KEYBOARD_WALK):
+            tab.keyboard.press("Tab")
+            focused = tab.evaluate(
+                """() => { const el = document.activeElement; const style = getComputedStyle(el);
+                   const order = Array.from(document.querySelectorAll('*')).indexOf(el);
+                   return {what: el.outerHTML.slice(0, 80), order, body: el === document.body,
+                           outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2}; }"""
+            )
+            if focused["body"]:
+                break  # past the last control
+            seen.append(focused)
+        assert len(seen) >= 15, [f["what"] for f in seen]
+        assert all(f["outline"] for f in seen), [f["what"] for f in seen if not f["outline"]]
+        orders = [f["order"] for f in seen]
+        assert orders == sorted(orders), "focus jumps back: " + repr([f["what"] for f in seen])
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport"),
+    [("console", scene.LAPTOP), ("console", scene.PHONE), ("plan", scene.LAPTOP), ("plan", scene.PHONE)],
+)
+def test_the_live_status_covers_nothing(chromium, daphne_server, evening, name, viewport):
+    page = next(page for page in PAGES if page.name == name)
+    page = Page(page.name, page.path, viewport, page.who)
+    context, tab = open_page(chromium, daphne_server, evening, page, "fr")
+    try:
+        overlaps = tab.evaluate(
+            """() => {
+              const pill = document.getElementById('live-status').getBoundingClientRect();
+              const mine = (el) => el.id === 'live-status' || el.contains(document.getElementById('live-status'));
+              return Array.from(document.body.querySelectorAll('*')).filter((el) => {
+                const shown = el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden';
+                if (mine(el) || !shown) return false;
+                const box = el.getBoundingClientRect();
+                return box.width && box.height && box.left < pill.right && pill.left < box.right
+                  && box.top < pill.bottom && pill.top < box.bottom;
+              }).map((el) => el.outerHTML.slice(0, 100));
+            }"""
+        )
+        assert not overlaps, overlaps
+        # And it is on screen when the page opens.
+        box = tab.locator("#live-status").bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"]
     finally:
         context.close()
