@@ -155,6 +155,23 @@ MEASURE = """(selector) => Array.from(document.querySelectorAll(selector))
   })"""
 
 
+PHONE_PAGES = [page for page in PAGES if page.viewport == scene.PHONE and page.name != "board"]
+
+
+@pytest.mark.parametrize("page", PHONE_PAGES, ids=[page.name for page in PHONE_PAGES])
+def test_every_tap_target_of_the_other_phone_pages_is_at_least_24_px(chromium, daphne_server, evening, page):
+    context, tab = open_page(chromium, daphne_server, evening, page, "fr", is_mobile=True, has_touch=True)
+    try:
+        for closed in tab.locator("details:not([open]) > summary").all():
+            if closed.is_visible():
+                closed.click()
+        targets = tab.evaluate(MEASURE, INTERACTIVE)
+        small = [t for t in targets if t["width"] < 24 or t["height"] < 24]
+        assert not small, small
+    finally:
+        context.close()
+
+
 def test_every_tap_target_of_the_phone_board_is_at_least_24_px(chromium, daphne_server, evening):
     board = next(page for page in PAGES if page.name == "board")
     context, tab = open_page(chromium, daphne_server, evening, board, "fr", is_mobile=True, has_touch=True)
