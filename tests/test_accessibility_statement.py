@@ -78,7 +78,7 @@ def test_every_page_links_the_statement_from_its_footer(db, atelier, alice, faci
         "poster": facilitator.get(f"/a/{atelier.code}/poster/"),
     }
     for name, response in pages.items():
-        footer = re.search(r"<footer[^>]*>.*?</footer>|<p class=\"p-footer\">.*?</p>", response.content.decode(), re.S)
+        footer = re.search(r"<footer[^>]*>.*?</footer>", response.content.decode(), re.S)
         assert footer and f'href="{URL}"' in footer.group(0), name
         assert f"Accessibilité{NNBSP}: non conforme" in footer.group(0), name
     # The error page is plain HTML, rendered without the app.
