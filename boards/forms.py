@@ -93,7 +93,7 @@ class ParticipantForm(SingleLineMixin, forms.ModelForm):
 
 # The key is a hidden field: "this field is required" would point at nothing
 # the visitor can see. Same wording as the service's own check.
-FORM_EXPIRED = _("Formulaire expiré : rechargez la page et réessayez.")
+FORM_EXPIRED = _("Formulaire expiré : rechargez la page et réessayez.")
 
 
 class SubmissionKeyMixin(forms.Form):
@@ -116,14 +116,14 @@ class ImpossibleForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
         model = Impossible
         fields = ["statement", "details", "category", "anonymous"]
         labels = {
-            "statement": _("Qu'est-ce qui vous semble impossible ?"),
+            "statement": _("Qu'est-ce qui vous semble impossible ?"),
             "details": _("Détails (facultatif)"),
             "category": _("Catégorie"),
             "anonymous": _("Publier sans afficher mon nom"),
         }
         help_texts = {
             "statement": _(
-                "Une phrase courte, par exemple : « Impossible de recruter des soudeurs à moins de 50 km »."
+                "Une phrase courte, par exemple : « Impossible de recruter des soudeurs à moins de 50 km »."
             ),
         }
         widgets = {
@@ -218,9 +218,9 @@ class AtelierForm(SingleLineMixin, forms.ModelForm):
             "premoderation": _("Valider chaque impossible avant publication"),
         }
         help_texts = {
-            "territory": _("Par défaut : commune, département, région."),
+            "territory": _("Par défaut : commune, département, région."),
             "insee_code": _(
-                "Facultatif : le code de la commune, par exemple 16102 pour Cognac (pas son code postal). "
+                "Facultatif : le code de la commune, par exemple 16102 pour Cognac (pas son code postal). "
                 "La commune, le département et la région laissés vides en sont déduits."
             ),
             "language": _("Langue du projecteur et des documents exportés."),
@@ -258,7 +258,7 @@ class AtelierForm(SingleLineMixin, forms.ModelForm):
         starts_at, zone = data.get("starts_at"), data.get("time_zone")
         if starts_at and not datetime.MINYEAR < starts_at.year < datetime.MAXYEAR:
             # Years 1 and 9999 leave Python's range once moved to UTC for storage.
-            self.add_error("starts_at", _("Date invalide : indiquez une date comme 31/03/2027."))
+            self.add_error("starts_at", _("Date invalide : indiquez une date comme 31/03/2027."))
             return data
         if starts_at and zone:
             # The date typed is a wall-clock time where the atelier happens,
@@ -307,7 +307,7 @@ class ActionForm(SingleLineMixin, SubmissionKeyMixin, forms.Form):
     title = forms.CharField(
         label=_("Action"),
         max_length=TITLE_MAX,
-        help_text=_("Ce qui va être fait, par exemple : « Réunir les trois soudeurs retraités du bassin »."),
+        help_text=_("Ce qui va être fait, par exemple : « Réunir les trois soudeurs retraités du bassin »."),
         error_messages={"required": _("Donnez un titre à l'action.")},
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
@@ -331,7 +331,7 @@ class ActionForm(SingleLineMixin, SubmissionKeyMixin, forms.Form):
         required=False,
         input_formats=["%Y-%m-%d", "%d/%m/%Y"],
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": _("Date invalide : indiquez une date comme 31/03/2027.")},
+        error_messages={"invalid": _("Date invalide : indiquez une date comme 31/03/2027.")},
     )
     status = forms.ChoiceField(label=_("Statut"), choices=ActionStatus.choices, initial=ActionStatus.TODO)
 
@@ -342,13 +342,13 @@ class ActionForm(SingleLineMixin, SubmissionKeyMixin, forms.Form):
             *[(p.pk, f"{p.name} · {p.organisation}" if p.organisation else p.name) for p in participants],
         ]
         self.fields["helpers"].choices = [
-            (offer.pk, f"{offer.author.name} — {offer.get_kind_display()} : {offer.message}") for offer in offers
+            (offer.pk, f"{offer.author.name} — {offer.get_kind_display()} : {offer.message}") for offer in offers
         ]
 
     def clean(self):
         data = super().clean()
         if data.get("pilot_participant") is None and not (data.get("pilot_name") or "").strip():
-            self.add_error("pilot_name", _("Indiquez qui pilote l'action : un participant ou un nom."))
+            self.add_error("pilot_name", _("Indiquez qui pilote l'action : un participant ou un nom."))
         return data
 
     def action_fields(self) -> dict:

@@ -114,7 +114,7 @@ def validate_insee_code(value: str) -> None:
     if territories.INSEE_CODE_RE.match(value) and territories.resolve(value) is None:
         raise ValidationError(
             _(
-                "Code INSEE inconnu du Code officiel géographique %(year)s : indiquez le code de la commune "
+                "Code INSEE inconnu du Code officiel géographique %(year)s : indiquez le code de la commune "
                 "(16102 pour Cognac), pas son code postal."
             ),
             code="unknown",
@@ -194,6 +194,10 @@ class Atelier(models.Model):
     @property
     def can(self) -> dict[str, bool]:
         return phases.capabilities(self.phase, self.locked)
+
+    @property
+    def closed_reasons(self) -> list[str]:
+        return phases.closed_reasons(self.phase, self.locked)
 
     @property
     def invitation(self) -> str:

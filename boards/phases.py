@@ -41,27 +41,27 @@ ALLOWED: dict[str, frozenset[Action]] = {
 
 # What the room is invited to do, shown on phones and on the projector.
 INVITATION = {
-    Phase.WELCOME: _("Bienvenue ! Rejoignez l'atelier : l'animation va commencer."),
-    Phase.IMPOSSIBLES: _("Postez ce qui vous semble impossible, dites « moi aussi », proposez votre aide."),
-    Phase.ME_TOO: _("Lisez les impossibles et dites « moi aussi » quand vous le vivez aussi."),
-    Phase.HELP: _("Proposez votre aide : un contact, une expertise, une ressource."),
+    Phase.WELCOME: _("Bienvenue ! Rejoignez l'atelier : l'animation va commencer."),
+    Phase.IMPOSSIBLES: _("Postez ce qui vous semble impossible, dites « moi aussi », proposez votre aide."),
+    Phase.ME_TOO: _("Lisez les impossibles et dites « moi aussi » quand vous le vivez aussi."),
+    Phase.HELP: _("Proposez votre aide : un contact, une expertise, une ressource."),
     Phase.PLAN: _("Nous construisons ensemble le plan d'action local."),
-    Phase.CLOSED: _("L'atelier est clos. Merci à toutes et à tous !"),
+    Phase.CLOSED: _("L'atelier est clos. Merci à toutes et à tous !"),
 }
 
 REFUSAL = {
-    Action.JOIN: _("L'atelier est clos : il n'est plus possible de le rejoindre."),
+    Action.JOIN: _("L'atelier est clos : il n'est plus possible de le rejoindre."),
     Action.POST: _("On ne poste pas de nouvel impossible pendant cette phase."),
-    Action.ME_TOO: _("Les « moi aussi » sont fermés pendant cette phase."),
+    Action.ME_TOO: _("Les « moi aussi » sont fermés pendant cette phase."),
     Action.OFFER: _("Les propositions d'aide sont fermées pendant cette phase."),
 }
-LOCKED = _("Le tableau est verrouillé par l'animation : il est en lecture seule pour le moment.")
+LOCKED = _("Le tableau est verrouillé par l'animation : il est en lecture seule pour le moment.")
 
 
 # Facilitators build the plan in its phase and keep tidying it once the
 # atelier is closed; authors (when allowed) only while the room plans.
 PLANNING_PHASES = frozenset({Phase.PLAN, Phase.CLOSED})
-PLAN_CLOSED = _("Les actions se construisent pendant la phase « Plan d'action ».")
+PLAN_CLOSED = _("Les actions se construisent pendant la phase « Plan d'action ».")
 AUTHORS_NOT_ALLOWED = _("L'animation n'a pas ouvert la création d'actions aux auteurs.")
 
 
@@ -73,6 +73,14 @@ def allows(phase: str, locked: bool, action: Action) -> bool:
 
 def refusal(locked: bool, action: Action) -> str:
     return str(LOCKED if locked and action is not Action.JOIN else REFUSAL[action])
+
+
+def closed_reasons(phase: str, locked: bool) -> list[str]:
+    """Why « moi aussi » or offers of help are closed right now, for the
+    phones' buttons to point at (empty when both are open)."""
+    if locked:
+        return [str(LOCKED)]
+    return [str(REFUSAL[action]) for action in (Action.ME_TOO, Action.OFFER) if not allows(phase, locked, action)]
 
 
 def capabilities(phase: str, locked: bool) -> dict[str, bool]:

@@ -103,14 +103,14 @@ TOO_MANY_OFFERS = _(
     "Vous avez proposé beaucoup d'aides en peu de temps. Patientez quelques minutes avant d'en proposer une autre."
 )
 TOO_MANY_LOGINS = _(
-    "Trop de tentatives de connexion : par sécurité, ce compte est bloqué quelques minutes depuis ce réseau. "
-    "Réessayez plus tard, ou choisissez un nouveau mot de passe (« Mot de passe oublié ? »)."
+    "Trop de tentatives de connexion : par sécurité, ce compte est bloqué quelques minutes depuis ce réseau. "
+    "Réessayez plus tard, ou choisissez un nouveau mot de passe (« Mot de passe oublié ? »)."
 )
 TOO_MANY_RESETS = _(
     "Trop de demandes de nouveau mot de passe depuis ce réseau ou pour cette adresse. Réessayez dans une heure."
 )
 TOO_MANY_JOINS = _("Trop d'inscriptions depuis ce réseau ou ce navigateur. Patientez quelques minutes et réessayez.")
-TOO_MANY_ME_TOOS = _("Doucement : beaucoup de « moi aussi » en peu de temps. Patientez un instant et réessayez.")
+TOO_MANY_ME_TOOS = _("Doucement : beaucoup de « moi aussi » en peu de temps. Patientez un instant et réessayez.")
 TOO_MANY_PROFILE_EDITS = _("Votre profil a changé beaucoup de fois en peu de temps. Patientez un instant et réessayez.")
 
 

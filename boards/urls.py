@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from boards.views import actions, facilitation, participation, plan, privacy
+from boards.views import accessibility, actions, facilitation, participation, plan, privacy
 
 app_name = "boards"
 
 urlpatterns = [
     # Participants
     path("", participation.home, name="home"),
+    path("accessibilite/", accessibility.accessibility_statement, name="accessibility"),
     path("a/<str:code>/", participation.board, name="board"),
     path("a/<str:code>/join/", participation.join, name="join"),
     path("a/<str:code>/me/", participation.profile, name="profile"),

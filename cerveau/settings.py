@@ -414,3 +414,7 @@ if PILOT_LINK_DAYS is not None and PILOT_LINK_DAYS < 0:
 # Contacts left in help offers are erased this many days after the atelier
 # is over (manage.py purge_contacts, run daily).
 CONTACT_RETENTION_DAYS = env_int("CERVEAU_CONTACT_RETENTION_DAYS", 30)
+# Where people report an accessibility problem (the accessibility statement,
+# /accessibilite/): an e-mail address or a web address of the association
+# running the ateliers.
+ACCESSIBILITY_CONTACT = env_str("CERVEAU_ACCESSIBILITY_CONTACT")

@@ -527,3 +527,17 @@ def test_phones_get_the_public_plan_link_once_published(atelier, alice, board):
     assert f"/plan/{token}/" in pushed
     revoke_plan_link(atelier.pk)
     assert f"/plan/{token}/" not in alice.get(f"/a/{atelier.code}/").content.decode()
+
+
+def test_the_authors_form_names_the_author_as_pilot_by_default(atelier, alice, board, facilitator):
+    impossible, _offers, _actor = board
+    facilitation_services.set_authors_can_plan(atelier.pk, True)
+
+    page = alice.get(f"/a/{atelier.code}/impossibles/{impossible.pk}/actions/new/").content.decode()
+    console_form = facilitator.get(f"/a/{atelier.code}/console/impossibles/{impossible.pk}/actions/new/")
+
+    # The author, not « someone who is not in the list » (whose long label a phone cuts off).
+    assert f'<option value="{alice.participant.pk}" selected>Alice · Alice SARL</option>' in page
+    # Facilitators pick the pilot themselves: no participant is chosen for them.
+    choices = console_form.content.decode().split('name="pilot_participant"')[1].split("</select>")[0]
+    assert '<option value="" selected>' in choices and choices.count(" selected>") == 1

@@ -280,7 +280,7 @@ def test_event_messages_are_rendered_in_their_language(alice, render_counter):
     )
 
     assert render_counter == [("boards/live/event.html", language) for language in LANGUAGES]
-    assert "Nouvel impossible : Impossible de recruter des soudeurs" in messages["fr"]
+    assert "Nouvel impossible : Impossible de recruter des soudeurs" in messages["fr"]
     assert "Impossible de recruter des soudeurs" in messages["en"]
 
 

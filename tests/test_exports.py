@@ -435,8 +435,8 @@ def test_the_spreadsheet_has_typed_sheets_for_actions_impossibles_and_offers(roo
     permis = Impossible.objects.get(pk=room.permis.pk)
     assert ddt["Impossible"] == PERMIS
     assert ddt["Catégorie"] == "Réglementation & démarches"
-    assert ddt["« moi aussi »"] == permis.me_too_count == 2
-    assert type(ddt["« moi aussi »"]) is int
+    assert ddt["« moi aussi »"] == permis.me_too_count == 2
+    assert type(ddt["« moi aussi »"]) is int
     assert ddt["Échéance"] == datetime.datetime(2027, 3, 31)
     assert ddt["Pilote"] == "Bob (Bob SARL)"
     assert ddt["Qui aide"] == "Charlie (Charlie SARL)"
@@ -451,7 +451,7 @@ def test_the_spreadsheet_has_typed_sheets_for_actions_impossibles_and_offers(roo
     assert set(impossibles) == set(Impossible.objects.filter(atelier=room.atelier).values_list("statement", flat=True))
     for impossible in Impossible.objects.filter(atelier=room.atelier).select_related("author"):
         row = impossibles[impossible.statement]
-        assert (row["« moi aussi »"], row["Offres d'aide"]) == (impossible.me_too_count, impossible.offer_count)
+        assert (row["« moi aussi »"], row["Offres d'aide"]) == (impossible.me_too_count, impossible.offer_count)
         assert row["Actions"] == impossible.actions.count()
         assert type(row["Actions"]) is int
         local = timezone.localtime(impossible.created_at, PARIS).replace(tzinfo=None)
@@ -499,7 +499,7 @@ def test_the_spreadsheet_has_contact_columns_only_with_contacts(room):
 
     assert not any("Contact" in header for header in headers(public, "Actions") + headers(public, "Offres d'aide"))
     actions = {row["Action"]: row for row in _xlsx_rows(private["Actions"])}
-    assert actions["Réunir la DDT et la mairie"]["Contacts (ne pas diffuser)"] == f"Charlie : {CHARLIE_CONTACT}"
+    assert actions["Réunir la DDT et la mairie"]["Contacts (ne pas diffuser)"] == f"Charlie : {CHARLIE_CONTACT}"
     offers = {row["Message"]: row for row in _xlsx_rows(private["Offres d'aide"])}
     assert offers[room.bob_offer.message]["Contact (ne pas diffuser)"] == BOB_CONTACT
 
@@ -516,7 +516,7 @@ def test_the_csv_is_utf8_with_a_bom_and_semicolons_with_one_row_per_action(room)
         "Catégorie",
         "Action",
         "Impossible",
-        "« moi aussi »",
+        "« moi aussi »",
         "Pilote",
         "Qui aide",
         "Prochaine étape",
@@ -530,7 +530,7 @@ def test_the_csv_is_utf8_with_a_bom_and_semicolons_with_one_row_per_action(room)
         "Catégorie": "Réglementation & démarches",
         "Action": "Réunir la DDT et la mairie",
         "Impossible": PERMIS,
-        "« moi aussi »": str(Impossible.objects.get(pk=room.permis.pk).me_too_count),
+        "« moi aussi »": str(Impossible.objects.get(pk=room.permis.pk).me_too_count),
         "Pilote": "Bob (Bob SARL)",
         "Qui aide": "Charlie (Charlie SARL)",
         "Prochaine étape": "Écrire au préfet\navant la fin du mois",
@@ -625,17 +625,17 @@ def test_the_markdown_has_the_header_figures_actions_by_category_and_gaps(room, 
     lines = text.splitlines()
     atelier = Atelier.objects.get(pk=room.atelier.pk)
     assert lines[0] == f"# {exporters.markdown.md_escape(atelier.title)}"
-    assert "- **Date :** 20 mars 2027 à 10:00" in lines
-    assert f"- **Lieu :** {exporters.markdown.md_escape(atelier.venue)}" in lines
-    assert f"- Participants : {Participant.objects.filter(atelier=atelier).count()}" in lines
-    assert f"- Actions : {PlanAction.objects.filter(atelier=atelier).count()}" in lines
+    assert "- **Date :** 20 mars 2027 à 10:00" in lines
+    assert f"- **Lieu :** {exporters.markdown.md_escape(atelier.venue)}" in lines
+    assert f"- Participants : {Participant.objects.filter(atelier=atelier).count()}" in lines
+    assert f"- Actions : {PlanAction.objects.filter(atelier=atelier).count()}" in lines
     regulation = lines.index("### Réglementation & démarches")
     assert lines[regulation + 2] == f"1. **{exporters.markdown.md_escape(NASTY)}**"
     assert "<script>" not in text
-    assert "   - Prochaine étape : Écrire au préfet avant la fin du mois" in lines
-    assert "   - Échéance : 31 mars 2027" in lines
+    assert "   - Prochaine étape : Écrire au préfet avant la fin du mois" in lines
+    assert "   - Échéance : 31 mars 2027" in lines
     assert f"1. **{exporters.markdown.md_escape(FORMULA)}**" in lines
-    assert lines[lines.index("   - Échéance : 31 mars 2027") + 2] == "2. **\\-2 semaines de délai**"
+    assert lines[lines.index("   - Échéance : 31 mars 2027") + 2] == "2. **\\-2 semaines de délai**"
     gaps = lines.index("## Impossibles les plus partagés sans action")
     assert any(LOCAL in line for line in lines[gaps:])
     assert not any(LOCAL in line for line in lines[:gaps])
@@ -751,10 +751,10 @@ def test_the_calendar_has_one_all_day_event_per_action_with_a_due_date(room):
         assert event["DTSTAMP"].dt.tzinfo is not None
     description = str(events["Réunir la DDT et la mairie"]["DESCRIPTION"])
     assert PERMIS in description
-    assert "Pilote : Bob (Bob SARL)" in description
-    assert "Prochaine étape : Écrire au préfet\navant la fin du mois" in description
-    assert "Statut : En cours" in description
-    assert "Qui aide : Charlie (Charlie SARL)" in description
+    assert "Pilote : Bob (Bob SARL)" in description
+    assert "Prochaine étape : Écrire au préfet\navant la fin du mois" in description
+    assert "Statut : En cours" in description
+    assert "Qui aide : Charlie (Charlie SARL)" in description
 
 
 def test_calendar_uids_are_unique_and_survive_changes(room, facilitator):
@@ -845,7 +845,7 @@ def test_exports_show_times_in_the_atelier_time_zone(db, facilitator):
         book = _xlsx(_content(atelier, "xlsx"))
 
     assert "20 mars 2027 à 13:00" in pdf
-    assert "- **Date :** 20 mars 2027 à 13:00" in markdown
+    assert "- **Date :** 20 mars 2027 à 13:00" in markdown
     assert document["atelier"]["starts_at"] == "2027-03-20T13:00:00+04:00"
     assert document["atelier"]["time_zone"] == "Indian/Reunion"
     assert document["impossibles"][0]["created_at"].endswith("+04:00")

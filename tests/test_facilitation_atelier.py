@@ -284,7 +284,7 @@ def _team(client, **data):
 def test_a_co_facilitator_is_invited_by_username_or_email_and_accepts(facilitator, atelier, nadia, who):
     response = _team(facilitator, who=who)
 
-    assertContains(response, escape(f"Invitation enregistrée pour « {who.strip()} »"))
+    assertContains(response, escape(f"Invitation enregistrée pour « {who.strip()} »"))
     assert list(atelier.facilitators.all()) == [facilitator.user]
     welcome = Client()
     welcome.force_login(nadia)
@@ -309,7 +309,7 @@ def test_an_invitation_nobody_can_accept_looks_like_any_other(facilitator, ateli
 
     response = _team(facilitator, who=who)
 
-    assertContains(response, escape(f"Invitation enregistrée pour « {who} »"))
+    assertContains(response, escape(f"Invitation enregistrée pour « {who} »"))
     assert list(atelier.facilitators.all()) == [facilitator.user]
     assert atelier.invitations.get().who == who
 
@@ -421,7 +421,7 @@ def _rows_of(atelier_id: int) -> tuple[int, int, int, int]:
 
 def test_the_delete_page_says_what_will_go(facilitator, full_atelier):
     response = facilitator.get("/a/TST234/console/delete/")
-    assertContains(response, "Seront effacés : 3 participant·es, 3 impossibles, 2 offres d'aide.")
+    assertContains(response, "Seront effacés : 3 participant·es, 3 impossibles, 2 offres d'aide.")
     assertContains(response, "Recopiez le code TST234 pour confirmer")
 
 
@@ -450,7 +450,7 @@ def test_deleting_removes_everything_and_only_that(
         response = facilitator.post("/a/TST234/console/delete/", {"confirm": typed}, follow=True)
 
     assertRedirects(response, "/facilitate/")
-    assertContains(response, "« Atelier de l&#x27;impossible — Test » et tout son contenu sont supprimés.")
+    assertContains(response, "« Atelier de l&#x27;impossible — Test » et tout son contenu sont supprimés.")
     assert not Atelier.objects.filter(pk=atelier_id).exists()
     assert _rows_of(atelier_id) == (0, 0, 0, 0)
     assert _rows_of(other_atelier.pk) == other_before
@@ -472,7 +472,7 @@ def test_a_new_join_code_retires_the_old_one(facilitator, alice, events, django_
     assert new_code != "TST234"
     assert CODE_RE.match(new_code)
     assertRedirects(response, f"/a/{new_code}/console/")
-    assertContains(response, f"Nouveau code : {new_code}. L&#x27;ancien ne fonctionne plus.")
+    assertContains(response, f"Nouveau code : {new_code}. L&#x27;ancien ne fonctionne plus.")
     assert [event for _a, _v, event in events] == [{"type": "atelier.updated"}]
     newcomer = Client()
     assert newcomer.get("/a/TST234/join/").status_code == 404

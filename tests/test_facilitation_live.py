@@ -360,7 +360,7 @@ async def test_merging_deletes_the_duplicate_and_updates_the_kept_count(synced, 
     # charlie's « moi aussi » moves over, alice (who said it on both) counts
     # once, bob (the duplicate's author) shares the kept one: 1 + 1 + 1.
     assert re.search(rf'id="imp-{kept.pk}-metoo" data-count="3" hx-swap-oob="true">3<', event), event
-    assert re.search(r'<span class="num">3</span>\s*« moi aussi »', event), "the stats count 3 « moi aussi »"
+    assert re.search(r'<span class="num">3</span>\s*« moi aussi »', event), "the stats count 3 « moi aussi »"
     assert f'id="imp-{kept.pk}-offers"' in event
     assert re.search(r'<span class="num">1</span>\s*impossible\b', event)
     assert f'id="imp-{kept.pk}"' not in event, "the kept card stays where it is"

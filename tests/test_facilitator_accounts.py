@@ -234,7 +234,7 @@ def test_inviting_answers_the_same_whether_an_account_exists_or_not(facilitator,
     response = _invite(facilitator, who)
 
     assert response.status_code == 200
-    message = f"Invitation enregistrée pour « {who} »"
+    message = f"Invitation enregistrée pour « {who} »"
     assertContains(response, escape(message))
     team = _team_section(response)
     assert escape(who) in team

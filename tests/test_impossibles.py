@@ -360,7 +360,7 @@ def test_it_shows_markup_literally_in_the_live_announcement(alice):
     )
 
     announce = re.search(r'<p id="live-announce"[^>]*>(.*?)</p>', messages["fr"], re.S).group(1)
-    assert "Nouvel impossible : &lt;script&gt;" in announce
+    assert "Nouvel impossible : &lt;script&gt;" in announce
 
 
 def test_it_shows_markup_and_template_syntax_literally_in_the_snapshot(alice):

@@ -105,7 +105,7 @@ def test_it_posts_an_offer_and_redirects_without_javascript(
 
 def test_it_shows_the_offer_on_the_board_after_the_redirect(bob, impossible):
     response = bob.post(_url(impossible.pk), _form(), follow=True)
-    assertContains(response, "Merci ! Votre proposition d&#x27;aide est sur le tableau.")
+    assertContains(response, "Merci ! Votre proposition d&#x27;aide est sur le tableau.")
     assertContains(response, "J&#x27;ai 300 m² libres à Jarnac")
 
 

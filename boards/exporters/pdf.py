@@ -247,7 +247,7 @@ class PdfExporter(Exporter):
         if plan.include_contacts:
             story.append(
                 Paragraph(
-                    _markup(_("Ce document contient les contacts des personnes qui aident : ne le diffusez pas.")),
+                    _markup(_("Ce document contient les contacts des personnes qui aident : ne le diffusez pas.")),
                     styles.notice,
                 )
             )
@@ -265,7 +265,7 @@ class PdfExporter(Exporter):
             self.impossibles_table(
                 plan.without_action,
                 (_("Offres d'aide"), lambda row: row.offer_count),
-                _("Aucun : chaque impossible partagé a au moins une action."),
+                _("Aucun : chaque impossible partagé a au moins une action."),
                 styles,
                 width,
             )
@@ -275,7 +275,7 @@ class PdfExporter(Exporter):
             self.impossibles_table(
                 plan.without_helper,
                 (_("Actions"), lambda row: row.action_count),
-                _("Aucun : chaque impossible partagé a reçu au moins une offre d'aide."),
+                _("Aucun : chaque impossible partagé a reçu au moins une offre d'aide."),
                 styles,
                 width,
             )
@@ -313,7 +313,7 @@ class PdfExporter(Exporter):
         header = [
             _("Action"),
             pgettext("plan column", "Impossible"),
-            _("« moi aussi »"),
+            _("« moi aussi »"),
             _("Pilote"),
             _("Qui aide"),
             _("Prochaine étape"),
@@ -357,7 +357,7 @@ class PdfExporter(Exporter):
     ) -> Any:
         if not rows:
             return Paragraph(_markup(empty), styles.base)
-        header = ["#", pgettext("plan column", "Impossible"), _("Catégorie"), _("« moi aussi »"), last[0]]
+        header = ["#", pgettext("plan column", "Impossible"), _("Catégorie"), _("« moi aussi »"), last[0]]
         body = [
             [
                 Paragraph(str(rank), styles.cell),

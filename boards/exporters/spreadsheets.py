@@ -87,7 +87,7 @@ class XlsxExporter(Exporter):
             Column(_("Catégorie"), lambda i: i.category_label),
             Column(_("Auteur·e"), author_text),
             Column(_("Organisation"), lambda i: i.author_organisation or ""),
-            Column(_("« moi aussi »"), lambda i: i.me_too_count),
+            Column(_("« moi aussi »"), lambda i: i.me_too_count),
             Column(_("Offres d'aide"), lambda i: i.offer_count),
             Column(_("Actions"), lambda i: i.action_count),
             Column(_("Posté le"), lambda i: i.created_at),

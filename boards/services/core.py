@@ -96,7 +96,7 @@ SUBMISSION_KEY_MAX = 64
 def check_submission_key(key: str) -> str:
     key = (key or "").strip()
     if not key or len(key) > SUBMISSION_KEY_MAX:
-        raise ValidationError({"submission_key": _("Formulaire expiré : rechargez la page et réessayez.")})
+        raise ValidationError({"submission_key": _("Formulaire expiré : rechargez la page et réessayez.")})
     return key
 
 

@@ -103,14 +103,14 @@ def _check_due_on(atelier: Atelier, due_on: object) -> datetime.date | None:
         try:
             due_on = datetime.date.fromisoformat(due_on.strip())
         except ValueError:
-            raise ValidationError({"due_on": _("Date invalide : indiquez une date comme 31/03/2027.")}) from None
+            raise ValidationError({"due_on": _("Date invalide : indiquez une date comme 31/03/2027.")}) from None
     if not isinstance(due_on, datetime.date):
-        raise ValidationError({"due_on": _("Date invalide : indiquez une date comme 31/03/2027.")})
+        raise ValidationError({"due_on": _("Date invalide : indiquez une date comme 31/03/2027.")})
     first = _atelier_day(atelier)
     if due_on < first:
         raise ValidationError({"due_on": _("L'échéance ne peut pas précéder l'atelier.")})
     if due_on > first + DUE_HORIZON:
-        raise ValidationError({"due_on": _("L'échéance est à plus de cinq ans : vérifiez la date.")})
+        raise ValidationError({"due_on": _("L'échéance est à plus de cinq ans : vérifiez la date.")})
     return due_on
 
 
@@ -130,7 +130,7 @@ def _check_pilot(atelier_id: int, choice: PilotChoice) -> PilotChoice:
     name = (choice.name or "").strip()
     organisation = (choice.organisation or "").strip()
     if not name:
-        raise ValidationError({"pilot": _("Indiquez qui pilote l'action : un participant ou un nom.")})
+        raise ValidationError({"pilot": _("Indiquez qui pilote l'action : un participant ou un nom.")})
     if len(name) > NAME_MAX or len(organisation) > ORGANISATION_MAX:
         raise ValidationError(
             {
@@ -175,11 +175,11 @@ def _check_impossible(atelier_id: int, impossible_id: object) -> Impossible:
         raise NotFound from None
     if impossible.merged_into_id is not None:
         raise ValidationError(
-            _("Cet impossible a été fusionné dans « %(kept)s » : créez l'action sur celui-ci.")
+            _("Cet impossible a été fusionné dans « %(kept)s » : créez l'action sur celui-ci.")
             % {"kept": impossible.merged_into.statement}
         )
     if impossible.hidden or impossible.pending:
-        raise ValidationError(_("Cet impossible n'est pas sur le tableau (masqué ou en attente) : pas d'action."))
+        raise ValidationError(_("Cet impossible n'est pas sur le tableau (masqué ou en attente) : pas d'action."))
     return impossible
 
 

@@ -32,7 +32,7 @@ from boards import territories
 SVG_FILE = territories.DATA_DIR / "departements.svg"
 # Natural Earth is in the public domain and asks for no credit: pages
 # showing the map give one all the same.
-ATTRIBUTION = gettext_lazy("Fond de carte : Natural Earth (domaine public)")
+ATTRIBUTION = gettext_lazy("Fond de carte : Natural Earth (domaine public)")
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 # ColorBrewer's YlGnBu sequences (Cynthia Brewer, colorbrewer2.org): one
@@ -185,7 +185,7 @@ def render_map(
                 format_html(' data-value="{}"', row.value) if row.value is not None else "",
                 row.map_class.colour if row.map_class else no_data_fill,
                 outline.paths[row.code],
-                _("%(name)s (%(code)s) : %(value)s") % {"name": row.name, "code": row.code, "value": row.text},
+                _("%(name)s (%(code)s) : %(value)s") % {"name": row.name, "code": row.code, "value": row.text},
             )
             for row in rows
         ),
@@ -240,7 +240,7 @@ def render_map(
         "</svg>",
         width=_svg_number(outline.width),
         height=_svg_number(height),
-        name=_("%(title)s : carte de France par département") % {"title": legend_title},
+        name=_("%(title)s : carte de France par département") % {"title": legend_title},
         hatch=hatch,
         no_data=NO_DATA_FILL,
         hatching=NO_DATA_HATCH,

@@ -96,11 +96,11 @@ def _save(request: HttpRequest, form: ActionForm, write) -> bool:
 def _render(request, atelier, impossible, form, *, actor, action=None, back_url, history=()) -> HttpResponse:
     unavailable = services.refusal(actor, atelier)
     if unavailable is None and action is None and impossible.merged_into_id is not None:
-        unavailable = _("Cet impossible a été fusionné dans « %(kept)s » : créez l'action sur celui-ci.") % {
+        unavailable = _("Cet impossible a été fusionné dans « %(kept)s » : créez l'action sur celui-ci.") % {
             "kept": impossible.merged_into.statement
         }
     elif unavailable is None and action is None and (impossible.hidden or impossible.pending):
-        unavailable = _("Cet impossible n'est pas sur le tableau (masqué ou en attente) : pas d'action.")
+        unavailable = _("Cet impossible n'est pas sur le tableau (masqué ou en attente) : pas d'action.")
     context = {
         "atelier": atelier,
         "impossible": impossible,
@@ -117,7 +117,9 @@ def _render(request, atelier, impossible, form, *, actor, action=None, back_url,
 
 def _create(request: HttpRequest, atelier: Atelier, impossible_id: int, actor, back_url: str) -> HttpResponse:
     impossible = _impossible(atelier, impossible_id)
-    form = _form(request, atelier, impossible)
+    # An author turning their own impossible into an action usually pilots it.
+    initial = {"pilot_participant": actor.participant_id} if actor.participant_id else {}
+    form = _form(request, atelier, impossible, initial=initial)
     if request.method == "POST":
         key = request.POST.get("submission_key", "")
         if _save(

@@ -138,8 +138,8 @@ def team(request: HttpRequest, atelier: Atelier) -> HttpResponse:
             messages.success(
                 request,
                 _(
-                    "Invitation enregistrée pour « %(who)s ». Si un compte d'animation correspond, cette personne "
-                    "la trouvera dans « Mes ateliers » et pourra l'accepter."
+                    "Invitation enregistrée pour « %(who)s ». Si un compte d'animation correspond, cette personne "
+                    "la trouvera dans « Mes ateliers » et pourra l'accepter."
                 )
                 % {"who": invitation.who},
             )
@@ -159,7 +159,7 @@ def answer_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     except NotFound:
         raise Http404 from None
     if accept:
-        messages.success(request, _("Vous co-animez maintenant « %(title)s ».") % {"title": atelier.title})
+        messages.success(request, _("Vous co-animez maintenant « %(title)s ».") % {"title": atelier.title})
     else:
         messages.success(request, _("Invitation refusée."))
     return redirect("boards:facilitator_home")
@@ -174,7 +174,7 @@ def atelier_delete(request: HttpRequest, atelier: Atelier) -> HttpResponse:
             return redirect("boards:atelier_delete", code=atelier.code)
         title = atelier.title
         actions.delete_atelier(atelier)
-        messages.success(request, _("« %(title)s » et tout son contenu sont supprimés.") % {"title": title})
+        messages.success(request, _("« %(title)s » et tout son contenu sont supprimés.") % {"title": title})
         return redirect("boards:facilitator_home")
     counts = {
         "participants": atelier.participants.count(),
@@ -393,7 +393,7 @@ def merge_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int)
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
             else:
-                messages.success(request, _("Doublon fusionné : ses « moi aussi » et ses offres ont rejoint l'autre."))
+                messages.success(request, _("Doublon fusionné : ses « moi aussi » et ses offres ont rejoint l'autre."))
                 return redirect("boards:console", code=atelier.code)
     if duplicate.merged_into_id is not None:
         raise Http404
@@ -416,7 +416,7 @@ def merge_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int)
 @facilitator_required
 def regenerate_code(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     code = actions.regenerate_code(atelier)
-    messages.success(request, _("Nouveau code : %(code)s. L'ancien ne fonctionne plus.") % {"code": code})
+    messages.success(request, _("Nouveau code : %(code)s. L'ancien ne fonctionne plus.") % {"code": code})
     return redirect("boards:console", code=code)
 
 

@@ -219,7 +219,7 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
             return render(request, "boards/board.html#post_form", context)
         if impossible.pending:
             # Pre-moderation: it is not on the board yet (no card to jump to).
-            messages.success(request, _("Merci ! Votre impossible sera publié dès que l'animation l'aura validé."))
+            messages.success(request, _("Merci ! Votre impossible sera publié dès que l'animation l'aura validé."))
             return redirect(_board_url(participant.atelier))
         messages.success(request, _("Votre impossible est sur le tableau."))
         return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
@@ -287,7 +287,7 @@ def offer_help(request: HttpRequest, participant: Participant, impossible_id: in
     if offer is not None:
         if request.htmx:
             return render(request, "boards/offer.html#offer_thanks", {"impossible": impossible})
-        messages.success(request, _("Merci ! Votre proposition d'aide est sur le tableau."))
+        messages.success(request, _("Merci ! Votre proposition d'aide est sur le tableau."))
         return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
     context = {"atelier": participant.atelier, "participant": participant, "impossible": impossible, "form": form}
     status = UNPROCESSABLE if form.errors else 200

@@ -208,10 +208,10 @@ def plan_share(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     with _atelier_locale(atelier):
         if operation == "publish":
             plan_services.publish_plan(atelier.pk)
-            return _done(request, atelier, _("Le plan est publié : partagez son lien."))
+            return _done(request, atelier, _("Le plan est publié : partagez son lien."))
         if operation == "revoke":
             plan_services.revoke_plan_link(atelier.pk)
-            return _done(request, atelier, _("Lien public révoqué : il ne fonctionne plus."))
+            return _done(request, atelier, _("Lien public révoqué : il ne fonctionne plus."))
         return _refused(request, atelier, _("Action inconnue sur le lien public."))
 
 
@@ -223,7 +223,7 @@ def renew_pilot_link(request: HttpRequest, atelier: Atelier, pilot_id: int) -> H
     except NotFound:
         raise Http404 from None
     with _atelier_locale(atelier):
-        message = _("Nouveau lien de suivi pour %(name)s : l'ancien ne fonctionne plus.") % {"name": pilot.display_name}
+        message = _("Nouveau lien de suivi pour %(name)s : l'ancien ne fonctionne plus.") % {"name": pilot.display_name}
         return _done(request, atelier, message)
 
 
@@ -356,7 +356,7 @@ def follow_up_action(request: HttpRequest, token: str, action_id: int) -> HttpRe
         except ValidationError as error:
             return _follow_up_refused(request, pilot, action_id, error)
         if not request.htmx:
-            messages.success(request, _("Enregistré : « %(title)s ».") % {"title": action.title})
+            messages.success(request, _("Enregistré : « %(title)s ».") % {"title": action.title})
             return redirect(reverse("boards:follow_up", args=[token]) + f"#fu-action-{action_id}")
         context = _follow_up_context(pilot)
         entry = _entry_or_404(context, action_id)

@@ -60,6 +60,6 @@ def forget_me(request: HttpRequest, participant: Participant) -> HttpResponse:
     privacy.forget_participant(participant)
     access.forget_participant(request, atelier.pk)
     messages.success(
-        request, _("Vos données sont effacées : votre nom et vos contacts n'apparaissent plus nulle part.")
+        request, _("Vos données sont effacées : votre nom et vos contacts n'apparaissent plus nulle part.")
     )
     return redirect("boards:home")
