@@ -30,10 +30,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.procs import orphan_guard
+from boards.live import protocol
 
-MARKER = re.compile(r'id="live-version" data-version="(\d+)" data-kind="(\w+)"')
+MARKER = protocol.VERSION_MARKER
 VERSION_PARAM = re.compile(r"(?<=[?&])v=(\d*)")
-PING_REPLY = re.compile(r'^<div id="live-ping" data-version="(\d+)"')
+PING_REPLY = re.compile("^" + re.escape(protocol.ping_reply(0)).replace("0", r"(\d+)"))
 RECONNECT_CODES = {1006, 1011, 1012, 1013}  # what htmx's ws extension retries (full-jitter back-off)
 MAX_RECONNECTS = 5
 CATCH_UP_SECONDS = 3.0  # board.js: after a ping reply ahead of the page, wait for pushes in flight

@@ -179,7 +179,7 @@ def measure(runs: int) -> list[dict[str, Any]]:
     from django.test.utils import CaptureQueriesContext
 
     from boards import exporters
-    from boards.plan import build_plan
+    from boards.plan_document import build_plan
 
     atelier = fill()
     rows = []

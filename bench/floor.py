@@ -22,6 +22,7 @@ import sys
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from bench.procs import orphan_guard
+from boards.live import protocol
 
 FILLER = "<p>" + "x" * (1 << 21) + "</p>"
 
@@ -33,9 +34,7 @@ class Room:
 
     def message(self, size: int) -> str:
         self.version += 1
-        head = (
-            f'<div id="live-version" data-version="{self.version}" data-kind="event" hidden hx-swap-oob="true"></div>\n'
-        )
+        head = protocol.version_marker(self.version, protocol.Kind.EVENT, oob=True) + "\n"
         return head + FILLER[: max(0, size - len(head))]
 
     async def handle(self, connection: ServerConnection) -> None:

@@ -6,7 +6,7 @@ For each size, an atelier with that many impossibles (each with 8 Â« moi aussi Â
 and 3 offers), then the board page through Django's test client: median and
 90th percentile of the server time (middleware, view, queries, template), the
 SQL query count and the page size. The snapshot a reconnecting socket gets
-(``boards.fragments.snapshot_message``, uncached) is timed the same way.
+(``boards.messages.snapshot_message``, uncached) is timed the same way.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def measure(sizes: list[int], runs: int) -> list[dict[str, Any]]:
     from django.core.cache import cache
     from django.test import Client
 
-    from boards import fragments
     from boards.access import session_key
+    from boards.live import messages
 
     rows = []
     for size in sizes:
@@ -135,7 +135,7 @@ def measure(sizes: list[int], runs: int) -> list[dict[str, Any]]:
 
         def snapshot(atelier: Any = atelier) -> Any:
             cache.clear()
-            return fragments.snapshot_message(atelier, "fr")
+            return messages.snapshot_message(atelier, "fr")
 
         try:
             snap = timed(snapshot, runs)

@@ -269,7 +269,7 @@ class Harness:
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join(python_path),
             # The writers are a load generator, not a room: no per-participant limits.
-            CERVEAU_RATE_LIMITS="impossible=1000000/600,offer=1000000/600",
+            CERVEAU_RATE_LIMITS="impossible=1000000/600,offer=1000000/600,me_too=1000000/1,sockets=1000000",
         )
         if backend == "sqlite":
             env["CERVEAU_SQLITE_PATH"] = str(self.tmp / "bench.sqlite3")

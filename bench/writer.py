@@ -33,9 +33,10 @@ import httpx
 from websockets.sync.client import ClientConnection, connect
 
 from bench.procs import orphan_guard
+from boards.live import protocol
 
 HTTP_TIMEOUT = 10.0
-PAGE_VERSION = re.compile(r'id="live-version" data-version="(\d+)" data-kind="page"')
+PAGE_VERSION = re.compile(protocol.VERSION_MARKER.pattern.replace(r"(\w+)", protocol.Kind.PAGE))
 # Ten events: 6 « moi aussi », 2 impossibles, 2 offers, shuffled per ten.
 DECK = ["metoo"] * 6 + ["impossible"] * 2 + ["offer"] * 2
 CATEGORIES = ["recrutement", "financement", "reglementation", "marche", "foncier", "mobilite", "energie", "autre"]

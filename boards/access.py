@@ -3,7 +3,6 @@ first; nobody re-derives access inline."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zoneinfo
 from dataclasses import dataclass
@@ -206,8 +205,3 @@ def viewer_for_link(kind: str, token: str) -> Viewer | None:
     if atelier is None:
         return None
     return Viewer(atelier=atelier, participant=None, facilitator=False)
-
-
-def session_group(session_key: str) -> str:
-    """A channel group per browser session, so logging out can close its sockets."""
-    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:40]

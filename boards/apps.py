@@ -9,4 +9,6 @@ class BoardsConfig(AppConfig):
     verbose_name = _("Tableaux des ateliers")
 
     def ready(self) -> None:
-        from boards import signals  # noqa: F401  (connects the receivers)
+        # Importing them connects their receivers.
+        from boards import signals  # noqa: F401
+        from boards.live import signals as live_signals  # noqa: F401

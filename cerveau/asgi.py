@@ -13,8 +13,8 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from boards.routing import websocket_urlpatterns  # noqa: E402
-from boards.security import OriginValidator  # noqa: E402
+from boards.live.routing import websocket_urlpatterns  # noqa: E402
+from boards.live.security import OriginValidator  # noqa: E402
 from cerveau.access import AccessLog  # noqa: E402
 
 application = AccessLog(

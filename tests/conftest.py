@@ -12,8 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from boards import broadcast, services
+from boards import services
 from boards.access import session_key
+from boards.live import publish
 from boards.models import Atelier, Category, Impossible, Role
 
 
@@ -107,9 +108,9 @@ async def close_communicators(opened: list, timeout: float) -> None:
 def events():
     """Every event the actions publish during the test, after commit."""
     captured: list = []
-    broadcast.listeners.append(captured)
+    publish.listeners.append(captured)
     yield captured
-    broadcast.listeners.remove(captured)
+    publish.listeners.remove(captured)
 
 
 @pytest.fixture(autouse=True)

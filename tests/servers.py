@@ -52,6 +52,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from boards.live import protocol
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
@@ -63,7 +65,7 @@ START_TIMEOUT = 30.0
 LIVE_TIMEOUT = 10.0
 HTTP_TIMEOUT = 10.0
 
-VERSION_MARKER = re.compile(r'id="live-version" data-version="(\d+)" data-kind="(\w+)"')
+VERSION_MARKER = protocol.VERSION_MARKER
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 DEFAULT_ORIGIN = object()
 

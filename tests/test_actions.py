@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from boards import fragments
+from boards.live import messages
 from boards.models import ActionChange, ActionStatus, Atelier, HelpKind, Pilot, PlanAction
 from boards.services import NotFound, Refused, offer_help
 from boards.services import facilitation as facilitation_services
@@ -352,16 +352,16 @@ def test_an_action_is_pushed_into_the_impossibles_card(atelier, board):
     action = _create(atelier, impossible, actor, due_on=DUE)
     version = atelier.__class__.objects.get(pk=atelier.pk).version
 
-    messages = fragments.event_messages(
+    rendered = messages.event_messages(
         atelier.pk, version, {"type": "action.changed", "impossible": impossible.pk, "action": action.pk}
     )
 
-    french = messages["fr"]
+    french = rendered["fr"]
     assert f'id="imp-{impossible.pk}-actions"' in french and 'hx-swap-oob="true"' in french
     assert "Réunir les soudeurs retraités du bassin" in french
     assert "Mairie de Cognac" in french and "31 mars 2031" in french
     assert "À lancer" in french
-    assert "To start" in messages["en"] or "À lancer" not in messages["en"]
+    assert "To start" in rendered["en"] or "À lancer" not in rendered["en"]
 
 
 def test_the_board_page_shows_the_actions_on_each_card(atelier, alice, board):
@@ -523,7 +523,7 @@ def test_phones_get_the_public_plan_link_once_published(atelier, alice, board):
     token = publish_plan(atelier.pk)
     assert f"/plan/{token}/" in alice.get(f"/a/{atelier.code}/").content.decode()
     version = Atelier.objects.get(pk=atelier.pk).version
-    pushed = fragments.event_messages(atelier.pk, version, {"type": "atelier.updated"})["fr"]
+    pushed = messages.event_messages(atelier.pk, version, {"type": "atelier.updated"})["fr"]
     assert f"/plan/{token}/" in pushed
     revoke_plan_link(atelier.pk)
     assert f"/plan/{token}/" not in alice.get(f"/a/{atelier.code}/").content.decode()

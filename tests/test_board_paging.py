@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from boards import fragments
-from boards.fragments import PAGE_SIZE
+from boards import reads
+from boards.live import messages
 from boards.models import Category, Impossible, MeToo
+from boards.reads import PAGE_SIZE
 from tests.conftest import post_impossible
 
 CARD_ID = re.compile(r'<article class="card" id="imp-(\d+)"')
@@ -83,8 +84,8 @@ def test_a_strange_offset_is_clamped_not_an_error(bob, big_board, offset):
 
 
 def test_a_snapshot_renders_the_view_it_is_asked_for(atelier, big_board):
-    _version, top = fragments.snapshot_message(atelier, "fr", "top", "")
-    _version, funding = fragments.snapshot_message(atelier, "fr", "recent", Category.FUNDING)
+    _version, top = messages.snapshot_message(atelier, "fr", "top", "")
+    _version, funding = messages.snapshot_message(atelier, "fr", "recent", Category.FUNDING)
 
     by_count = sorted(big_board, key=lambda i: -(PAGE_SIZE + 10 - big_board.index(i)))
     assert card_ids(top) == [i.pk for i in by_count][:PAGE_SIZE]
@@ -94,5 +95,5 @@ def test_a_snapshot_renders_the_view_it_is_asked_for(atelier, big_board):
 
 
 def test_an_unknown_view_falls_back_to_the_default(atelier):
-    assert fragments.clean_view("sideways", "nowhere", atelier) == ("recent", "")
-    assert fragments.clean_view("top", Category.FUNDING.value, atelier) == ("top", Category.FUNDING.value)
+    assert reads.clean_view("sideways", "nowhere", atelier) == ("recent", "")
+    assert reads.clean_view("top", Category.FUNDING.value, atelier) == ("top", Category.FUNDING.value)

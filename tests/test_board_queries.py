@@ -9,10 +9,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from boards import fragments
 from boards.access import session_key
-from boards.fragments import PAGE_SIZE
+from boards.live import messages
 from boards.models import Atelier, Category, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
+from boards.reads import PAGE_SIZE
 
 PEOPLE = 12
 ME_TOOS_PER_IMPOSSIBLE = 8
@@ -158,7 +158,7 @@ def test_the_snapshot_costs_the_same_with_200_impossibles_as_with_10(small, big,
     runs = []
     for atelier, _people in (small, big):
         cache.clear()
-        runs.append(_count_queries(lambda atelier=atelier: fragments.snapshot_message(atelier, language)))
+        runs.append(_count_queries(lambda atelier=atelier: messages.snapshot_message(atelier, language)))
 
     _assert_same(*runs)
     _version, html = runs[1][2]
@@ -186,13 +186,13 @@ def test_the_more_page_costs_the_same_with_200_impossibles_as_with_10(small, big
 def test_the_snapshot_is_rendered_once_per_version(small):
     atelier, _people = small
     cache.clear()
-    first_count, _sql, first = _count_queries(lambda: fragments.snapshot_message(atelier, "fr"))
-    second_count, _sql, second = _count_queries(lambda: fragments.snapshot_message(atelier, "fr"))
+    first_count, _sql, first = _count_queries(lambda: messages.snapshot_message(atelier, "fr"))
+    second_count, _sql, second = _count_queries(lambda: messages.snapshot_message(atelier, "fr"))
     assert first == second
     assert second_count == 1 < first_count
 
     Atelier.objects.filter(pk=atelier.pk).update(version=7)
-    version, _html = fragments.snapshot_message(atelier, "fr")
+    version, _html = messages.snapshot_message(atelier, "fr")
     assert version == 7
 
 
@@ -214,17 +214,17 @@ def test_an_event_costs_the_same_with_200_impossibles_as_with_10(small, big, kin
     runs = []
     for atelier, people in (small, big):
         event = _event(kind, atelier, people)
-        runs.append(_count_queries(lambda atelier=atelier, event=event: fragments.event_messages(atelier.pk, 5, event)))
+        runs.append(_count_queries(lambda atelier=atelier, event=event: messages.event_messages(atelier.pk, 5, event)))
 
     _assert_same(*runs)
-    messages = runs[1][2]
-    assert set(messages) == {"fr", "en"}
+    rendered = runs[1][2]
+    assert set(rendered) == {"fr", "en"}
     if kind == "participant.updated":
         # Personne 1 wrote 1/12 of the big board and offered on a quarter of it:
         # all of it is in the one message.
         authored = Impossible.objects.filter(atelier=big[0], author=big[1][1], anonymous=False).count()
         assert authored > 10
-        assert messages["fr"].count('class="byline" id="imp-') == authored
+        assert rendered["fr"].count('class="byline" id="imp-') == authored
         offered_on = Impossible.objects.filter(atelier=big[0], offers__author=big[1][1]).distinct().count()
         assert offered_on > 10
-        assert messages["fr"].count('<section class="offers"') == offered_on
+        assert rendered["fr"].count('<section class="offers"') == offered_on

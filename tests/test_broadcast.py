@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import translation
 from pytest_django.asserts import assertRedirects
 
-from boards import broadcast, fragments, services
+from boards import services
+from boards.live import messages, protocol, publish
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
 from tests.conftest import post_impossible
 
@@ -170,7 +171,7 @@ class BrokenLayer:
 @pytest.fixture
 def broken_layer(monkeypatch):
     layer = BrokenLayer()
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda *args, **kwargs: layer)
+    monkeypatch.setattr(publish, "get_channel_layer", lambda *args, **kwargs: layer)
     return layer
 
 
@@ -226,7 +227,7 @@ def test_a_failing_render_does_not_fail_the_write(alice, monkeypatch, events, ca
     def explode(*args, **kwargs):
         raise Boom
 
-    monkeypatch.setattr(fragments, "event_messages", explode)
+    monkeypatch.setattr(messages, "event_messages", explode)
 
     with caplog.at_level(logging.ERROR, logger="boards.broadcast"):
         response = alice.post(
@@ -248,9 +249,9 @@ def test_one_failing_group_does_not_stop_the_others(monkeypatch, atelier):
                 raise ConnectionError("full")
             sent.append((group, message["html"]))
 
-    monkeypatch.setattr(broadcast, "get_channel_layer", HalfBrokenLayer)
+    monkeypatch.setattr(publish, "get_channel_layer", HalfBrokenLayer)
 
-    broadcast.send(atelier.pk, {"fr": "<p>fr</p>", "en": "<p>en</p>"})
+    publish.send(atelier.pk, {"fr": "<p>fr</p>", "en": "<p>en</p>"})
 
     assert sent == [(f"atelier-{atelier.pk}-en", "<p>en</p>")]
 
@@ -264,45 +265,43 @@ def test_event_messages_renders_one_message_per_language(alice, bob, kind):
     offer = services.offer_help(bob.participant, impossible.pk, kind="expertise", message="m", submission_key="o")
     event = {"type": kind, "impossible": impossible.pk, "offer": offer.pk, "participant": bob.participant.pk}
 
-    messages = fragments.event_messages(impossible.atelier_id, 42, event)
+    rendered = messages.event_messages(impossible.atelier_id, 42, event)
 
-    assert list(messages) == LANGUAGES == ["fr", "en"]
-    for html in messages.values():
-        assert html.startswith('<div id="live-version" data-version="42" data-kind="event"')
+    assert list(rendered) == LANGUAGES == ["fr", "en"]
+    for html in rendered.values():
+        assert html.startswith(protocol.version_marker(42, "event", oob=True))
 
 
 def test_event_messages_are_rendered_in_their_language(alice, render_counter):
     impossible = post_impossible(alice.participant)
     render_counter.clear()
 
-    messages = fragments.event_messages(
+    rendered = messages.event_messages(
         impossible.atelier_id, 1, {"type": "impossible.posted", "impossible": impossible.pk}
     )
 
     assert render_counter == [("boards/live/event.html", language) for language in LANGUAGES]
-    assert "Nouvel impossible : Impossible de recruter des soudeurs" in messages["fr"]
-    assert "Impossible de recruter des soudeurs" in messages["en"]
+    assert "Nouvel impossible : Impossible de recruter des soudeurs" in rendered["fr"]
+    assert "Impossible de recruter des soudeurs" in rendered["en"]
 
 
 def test_an_event_about_a_hidden_impossible_still_updates_the_stats(alice):
     impossible = post_impossible(alice.participant)
     Impossible.objects.filter(pk=impossible.pk).update(hidden=True)
 
-    messages = fragments.event_messages(
-        impossible.atelier_id, 3, {"type": "metoo.changed", "impossible": impossible.pk}
-    )
+    rendered = messages.event_messages(impossible.atelier_id, 3, {"type": "metoo.changed", "impossible": impossible.pk})
 
-    for html in messages.values():
-        assert html.startswith('<div id="live-version" data-version="3" data-kind="event"')
+    for html in rendered.values():
+        assert html.startswith(protocol.version_marker(3, "event", oob=True))
         assert 'id="stats"' in html
         assert f"imp-{impossible.pk}" not in html
 
 
 def test_the_snapshot_starts_with_its_version(alice):
     post_impossible(alice.participant)
-    version, html = fragments.snapshot_message(Atelier.objects.get(), "fr")
+    version, html = messages.snapshot_message(Atelier.objects.get(), "fr")
     assert version == 1
-    assert html.startswith('<div id="live-version" data-version="1" data-kind="snapshot"')
+    assert html.startswith(protocol.version_marker(1, "snapshot", oob=True))
 
 
 # --- Rendered once per event, whoever listens ----------------------------------------------
@@ -311,13 +310,13 @@ def test_the_snapshot_starts_with_its_version(alice):
 @pytest.fixture
 def render_counter(monkeypatch):
     calls = []
-    real = fragments.render_to_string
+    real = messages.render_to_string
 
     def counting(template_name, context=None, *args, **kwargs):
         calls.append((template_name, translation.get_language()))
         return real(template_name, context, *args, **kwargs)
 
-    monkeypatch.setattr(fragments, "render_to_string", counting)
+    monkeypatch.setattr(messages, "render_to_string", counting)
     return calls
 
 
@@ -335,13 +334,13 @@ def publish_to_listeners(atelier_id: int, version: int, event: dict, listeners: 
         for language, count in listeners.items():
             opened[language] = [await layer.new_channel() for _ in range(count)]
             for channel in opened[language]:
-                await layer.group_add(broadcast.group_name(atelier_id, language), channel)
-        await sync_to_async(broadcast.publish)(atelier_id, version, event)
+                await layer.group_add(protocol.atelier_group(atelier_id, language), channel)
+        await sync_to_async(publish.publish)(atelier_id, version, event)
         received = {}
         for language, channels in opened.items():
             received[language] = [await asyncio.wait_for(layer.receive(channel), 5) for channel in channels]
             for channel in channels:
-                await layer.group_discard(broadcast.group_name(atelier_id, language), channel)
+                await layer.group_discard(protocol.atelier_group(atelier_id, language), channel)
         return received
 
     return async_to_sync(run)()
@@ -359,12 +358,12 @@ def test_an_event_is_rendered_once_per_language_whatever_the_number_of_listeners
 
     assert render_counter == [("boards/live/event.html", language) for language in LANGUAGES]
     assert len(events) == 1
-    expected = fragments.event_messages(impossible.atelier_id, 1, event)
+    expected = messages.event_messages(impossible.atelier_id, 1, event)
     for language in ("fr", "en"):
         assert len(received[language]) == listeners
         for message in received[language]:
             assert message == {"type": "board.message", "html": expected[language]}
-            assert message["html"].startswith('<div id="live-version" data-version="1" data-kind="event"')
+            assert message["html"].startswith(protocol.version_marker(1, "event", oob=True))
 
 
 def test_a_listener_receives_its_own_language(alice):
@@ -373,6 +372,6 @@ def test_a_listener_receives_its_own_language(alice):
 
     received = publish_to_listeners(impossible.atelier_id, 1, event, {"fr": 1, "en": 1})
 
-    expected = fragments.event_messages(impossible.atelier_id, 1, event)
+    expected = messages.event_messages(impossible.atelier_id, 1, event)
     assert received["fr"][0]["html"] == expected["fr"]
     assert received["en"][0]["html"] == expected["en"]

@@ -24,11 +24,12 @@ from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
-from boards import broadcast, consumers, services
+from boards import services
 from boards.access import session_key
+from boards.live import protocol, relay
+from boards.live.presence import online_count
+from boards.live.protocol import Close
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Presence, Role
-from boards.presence import online_count
-from boards.security import CLOSE_FORBIDDEN_ORIGIN
 from tests.conftest import SITE_HOST, SITE_ORIGIN, browser_socket, close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -125,11 +126,11 @@ async def _isolated():
     event loop and the consumers' database thread lets go of its connection."""
     await sync_to_async(cache.clear)()
     yield
-    pending = list(consumers._presence_pending.values())
+    pending = list(relay._presence_pending.values())
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    consumers._presence_pending.clear()
+    relay._presence_pending.clear()
     await sync_to_async(connections.close_all)()
 
 
@@ -203,7 +204,7 @@ async def expect_closed(communicator: WebsocketCommunicator, code: int) -> None:
 async def test_it_refuses_a_socket_from_a_foreign_origin_with_4003(sockets, alice, origin):
     # Even a genuine member is refused: the origin is checked first.
     communicator = await sockets(participant=alice.participant, origin=origin)
-    await expect_closed(communicator, CLOSE_FORBIDDEN_ORIGIN)
+    await expect_closed(communicator, Close.FORBIDDEN_ORIGIN)
     assert await presence_rows(alice.participant) == []
 
 
@@ -234,7 +235,7 @@ async def test_it_accepts_a_member_from_the_site_s_own_origin(sockets, alice, or
 )
 async def test_the_origin_must_be_the_site_s_own_scheme_host_and_port(sockets, alice, origin, host, secure):
     communicator = await sockets(participant=alice.participant, origin=origin, host=host, secure=secure)
-    await expect_closed(communicator, CLOSE_FORBIDDEN_ORIGIN)
+    await expect_closed(communicator, Close.FORBIDDEN_ORIGIN)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +258,7 @@ async def test_csrf_trusted_origins_are_trusted_with_their_scheme_and_port(
     if accepted:
         assert live_version(await next_board_message(communicator)) == (0, "snapshot")
     else:
-        await expect_closed(communicator, CLOSE_FORBIDDEN_ORIGIN)
+        await expect_closed(communicator, Close.FORBIDDEN_ORIGIN)
 
 
 # --- Membership ---------------------------------------------------------------
@@ -265,18 +266,18 @@ async def test_csrf_trusted_origins_are_trusted_with_their_scheme_and_port(
 
 async def test_it_refuses_a_visitor_without_a_session_with_4403(sockets, atelier):
     communicator = await sockets()
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
     assert await communicator.receive_nothing(timeout=0.2)
 
 
 async def test_it_refuses_a_visitor_with_an_unknown_session_cookie_with_4403(sockets, atelier):
     communicator = await sockets(cookie=f"{settings.SESSION_COOKIE_NAME}=doesnotexist0123456789abcdefghij")
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
 
 
 async def test_it_refuses_a_member_of_another_atelier_with_4403(sockets, atelier, stranger):
     communicator = await sockets(participant=stranger)
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
     assert await database_sync_to_async(Presence.objects.count)() == 0
 
 
@@ -289,12 +290,12 @@ async def test_it_refuses_a_session_naming_a_participant_of_another_atelier_with
         return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
 
     communicator = await sockets(cookie=await database_sync_to_async(forged_cookie)())
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
 
 
 async def test_it_refuses_an_unknown_atelier_code_with_4403(sockets, alice):
     communicator = await sockets("/ws/a/NOPE99/", participant=alice.participant)
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
 
 
 async def test_it_accepts_the_code_as_people_type_it(sockets, alice):
@@ -580,7 +581,7 @@ async def test_online_count_counts_each_participant_once(synced, alice, bob):
 
 async def test_a_refused_socket_leaves_no_presence(sockets, atelier, stranger):
     communicator = await sockets(participant=stranger)
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
     await communicator.disconnect(timeout=TIMEOUT)
     assert await database_sync_to_async(Presence.objects.count)() == 0
 
@@ -594,7 +595,7 @@ async def test_a_presence_update_is_broadcast_shortly_after_connect_and_disconne
         '<span class="num" id="stat-online" hx-swap-oob="true">2</span>'
     )
     assert presence_count(await bob_socket.receive_from(timeout=TIMEOUT)) == 2
-    assert await drain(alice_socket, consumers.PRESENCE_DELAY_SECONDS + 0.3) == []
+    assert await drain(alice_socket, relay.PRESENCE_DELAY_SECONDS + 0.3) == []
 
     await bob_socket.disconnect(timeout=TIMEOUT)
 
@@ -626,9 +627,9 @@ async def test_sockets_of_one_group_share_one_relay_and_each_get_a_push_once(syn
     first, before = await synced(alice.participant)
     second, _ = await synced(bob.participant)
     third, _ = await synced(charlie.participant, lang="en")
-    groups = sorted(group for _loop, group in consumers._relays)
+    groups = sorted(group for _loop, group in relay._relays)
     atelier_id = alice.participant.atelier_id
-    assert groups == [broadcast.group_name(atelier_id, "en"), broadcast.group_name(atelier_id, "fr")]
+    assert groups == [protocol.atelier_group(atelier_id, "en"), protocol.atelier_group(atelier_id, "fr")]
 
     await database_sync_to_async(post_impossible)(alice.participant, "Impossible de trouver un local")
 
@@ -642,9 +643,9 @@ async def test_the_relay_goes_when_its_last_socket_leaves(synced, alice, bob):
     second, _ = await synced(bob.participant)
 
     await first.disconnect(timeout=TIMEOUT)
-    assert len(consumers._relays) == 1
+    assert len(relay._relays) == 1
     await second.disconnect(timeout=TIMEOUT)
-    assert consumers._relays == {}
+    assert relay._relays == {}
 
     # A socket arriving later gets a fresh relay and the next push.
     third, before = await synced(alice.participant)

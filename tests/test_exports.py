@@ -43,7 +43,7 @@ from boards.models import (
     PlanAction,
     Role,
 )
-from boards.plan import build_plan
+from boards.plan_document import build_plan
 from boards.services import facilitation
 from boards.services.plan import Actor, PilotChoice, create_action, update_action
 from tests.conftest import post_impossible

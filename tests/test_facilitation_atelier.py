@@ -20,8 +20,9 @@ from django.utils import timezone
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import broadcast, services
+from boards import services
 from boards.access import invitation
+from boards.live import publish
 from boards.models import (
     CODE_ALPHABET,
     CODE_LENGTH,
@@ -442,7 +443,7 @@ def test_deleting_removes_everything_and_only_that(
     facilitator, full_atelier, other_atelier, alice, monkeypatch, django_capture_on_commit_callbacks, typed
 ):
     closed: list[int] = []
-    monkeypatch.setattr(broadcast, "close_atelier", closed.append)
+    monkeypatch.setattr(publish, "close_atelier", closed.append)
     other_before = _rows_of(other_atelier.pk)
     atelier_id = full_atelier.pk
 

@@ -11,8 +11,7 @@ from django.core import mail
 from django.test import Client
 from pytest_django.asserts import assertContains, assertRedirects
 
-from boards import broadcast
-from boards.access import session_group
+from boards.live import publish
 from boards.models import Participant, Role
 
 PASSWORD = "Soudure-TIG-2030"
@@ -91,8 +90,8 @@ def test_logging_in_rotates_the_session_key_and_keeps_the_participant(atelier, f
 
 
 def test_logging_out_ends_the_session(atelier, fanny, monkeypatch):
-    closed: list[tuple[str, int]] = []
-    monkeypatch.setattr(broadcast, "close_session", lambda group, code: closed.append((group, code)))
+    closed: list[str] = []
+    monkeypatch.setattr(publish, "close_session", closed.append)
     client = Client()
     _login(client)
     key = _sessionid(client)
@@ -101,7 +100,7 @@ def test_logging_out_ends_the_session(atelier, fanny, monkeypatch):
 
     assertRedirects(response, "/", fetch_redirect_response=False)
     assert not Session.objects.filter(session_key=key).exists()
-    assert [group for group, _code in closed] == [session_group(key)]
+    assert closed == [key]
     assertRedirects(
         client.get("/a/TST234/console/"), "/accounts/login/?next=/a/TST234/console/", fetch_redirect_response=False
     )

@@ -31,17 +31,18 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from boards import consumers, services
+from boards import services
+from boards.live import protocol, relay
+from boards.live.protocol import Close
 from boards.models import Atelier, Category, Impossible, Presence
 from boards.phases import Phase
 from boards.services import facilitation
-from boards.signals import CLOSE_LOGGED_OUT
 from tests.conftest import browser_socket, close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT = 3
-LIVE_VERSION = re.compile(r'<div id="live-version" data-version="(\d+)" data-kind="(\w+)"')
+LIVE_VERSION = protocol.VERSION_MARKER
 PRESENCE = re.compile(r'^<span class="num" id="stat-online" hx-swap-oob="true">\d+</span>$')
 ATELIER_STATE = re.compile(r'<section class="atelier-state[^"]*" id="atelier-state".*?</section>', re.DOTALL)
 
@@ -129,11 +130,11 @@ async def _isolated():
     """Fresh snapshot cache; no presence timer or database connection outlives the test."""
     await sync_to_async(cache.clear)()
     yield
-    pending = list(consumers._presence_pending.values())
+    pending = list(relay._presence_pending.values())
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    consumers._presence_pending.clear()
+    relay._presence_pending.clear()
     await sync_to_async(connections.close_all)()
 
 
@@ -212,7 +213,7 @@ async def test_a_facilitator_of_another_atelier_is_refused_with_4403(
 ):
     communicator = await sockets(_cookie(other_facilitator))
 
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
     # The same login is welcome on the atelier they do run.
     own = await sockets(_cookie(other_facilitator), f"/ws/a/{other_atelier.code}/")
     assert live_version(await next_board_message(own)) == (0, "snapshot")
@@ -223,7 +224,7 @@ async def test_a_logged_in_user_who_facilitates_nothing_is_refused_with_4403(soc
 
     communicator = await sockets(_cookie(somebody))
 
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
 
 
 # --- Running the room, pushed to phones ---------------------------------------
@@ -435,8 +436,8 @@ async def test_logging_out_closes_that_browsers_sockets_with_4401(synced, facili
     response = await sync_to_async(facilitator.post)("/accounts/logout/")
 
     assert response.status_code == 302
-    await expect_closed(console, CLOSE_LOGGED_OUT)
-    await expect_closed(projector, CLOSE_LOGGED_OUT)
+    await expect_closed(console, Close.SIGNED_OUT)
+    await expect_closed(projector, Close.SIGNED_OUT)
     # Another facilitator and the phones stay connected and live.
     for still_open in (other_console, on_phone):
         assert await board_frames(still_open) == []
@@ -451,7 +452,7 @@ async def test_a_logged_out_browser_cannot_reconnect(sockets, facilitator):
 
     communicator = await sockets(cookie)
 
-    await expect_closed(communicator, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
 
 
 async def test_leaving_the_team_closes_that_facilitators_sockets_with_4403(
@@ -465,10 +466,10 @@ async def test_leaving_the_team_closes_that_facilitators_sockets_with_4403(
     response = await sync_to_async(facilitator.post)("/a/TST234/console/team/", {"remove": co_facilitator.user.pk})
 
     assert response.status_code == 302
-    await expect_closed(console, consumers.CLOSE_NOT_A_MEMBER)
-    await expect_closed(projector, consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(console, Close.NOT_A_MEMBER)
+    await expect_closed(projector, Close.NOT_A_MEMBER)
     # Reopening is refused, as for anyone outside the team.
-    await expect_closed(await sockets(_cookie(co_facilitator)), consumers.CLOSE_NOT_A_MEMBER)
+    await expect_closed(await sockets(_cookie(co_facilitator)), Close.NOT_A_MEMBER)
     # The one who stays and the phones stay connected and live.
     for still_open in (own_console, on_phone):
         assert await board_frames(still_open) == []
@@ -485,8 +486,8 @@ async def test_deleting_the_atelier_closes_its_sockets_with_4404(
 
     await database_sync_to_async(facilitation.delete_atelier)(atelier)
 
-    await expect_closed(on_phone, consumers.CLOSE_GONE)
-    await expect_closed(console, consumers.CLOSE_GONE)
+    await expect_closed(on_phone, Close.GONE)
+    await expect_closed(console, Close.GONE)
     assert not await database_sync_to_async(Atelier.objects.filter(code="TST234").exists)()
     # Another atelier's sockets are untouched.
     assert await board_frames(elsewhere) == []

@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from pytest_django.asserts import assertContains, assertRedirects
 
-from boards import broadcast, fragments, services
+from boards import reads, services
+from boards.live import publish
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
 from boards.services import facilitation as actions
 from tests.conftest import post_impossible
@@ -30,7 +31,7 @@ requires_postgresql = pytest.mark.skipif(
 @pytest.fixture
 def pushed(monkeypatch):
     sent: list[dict[str, str]] = []
-    monkeypatch.setattr(broadcast, "send", lambda atelier_id, messages: sent.append(messages))
+    monkeypatch.setattr(publish, "send", lambda atelier_id, messages: sent.append(messages))
     return sent
 
 
@@ -95,8 +96,8 @@ def test_merging_counts_every_person_once(
     assert MeToo.objects.filter(impossible=duplicate).count() == 0
     merged = _fresh(duplicate)
     assert (merged.hidden, merged.merged_into_id, merged.me_too_count, merged.offer_count) == (True, kept.pk, 0, 0)
-    assert fragments.load_stats(_atelier().pk).me_toos == expected
-    assert fragments.load_stats(_atelier().pk).impossibles == 1
+    assert reads.load_stats(_atelier().pk).me_toos == expected
+    assert reads.load_stats(_atelier().pk).impossibles == 1
     assert _atelier().version == version + 1
     assert events == [
         (kept.atelier_id, version + 1, {"type": "impossible.merged", "impossible": kept.pk, "merged": duplicate.pk})
@@ -124,7 +125,7 @@ def test_offers_follow_the_kept_impossible(people, facilitator, bob):
     assert not HelpOffer.objects.filter(impossible=duplicate).exists()
     assert _fresh(kept).offer_count == 3  # the hidden offer moved but stays hidden
     assert HelpOffer.objects.get(pk=hidden.pk).hidden is True
-    assert fragments.load_stats(_atelier().pk).offers == 3
+    assert reads.load_stats(_atelier().pk).offers == 3
     board = bob.get("/a/TST234/")
     assertContains(board, f'id="imp-{kept.pk}-offers" data-count="3"')
     assertContains(board, "Un poste libre")
@@ -279,8 +280,8 @@ def test_merges_chain(people, facilitator):
 
     assert _voters(third) == {people[n].pk for n in ("alice", "bob", "dana", "eve")}
     assert _fresh(third).me_too_count == 4
-    assert fragments.load_stats(_atelier().pk).me_toos == 4
-    assert fragments.load_stats(_atelier().pk).impossibles == 1
+    assert reads.load_stats(_atelier().pk).me_toos == 4
+    assert reads.load_stats(_atelier().pk).impossibles == 1
 
 
 def test_the_merge_page_offers_the_visible_impossibles_same_category_first(people, facilitator):
@@ -375,7 +376,7 @@ def test_merging_both_ways_at_once_keeps_one_of_them(people, events):
     survivor = survivors[0]
     assert survivor.me_too_count == MeToo.objects.filter(impossible=survivor).count() == 3
     assert MeToo.objects.count() == 3
-    assert fragments.load_stats(atelier_id).me_toos == 3
+    assert reads.load_stats(atelier_id).me_toos == 3
 
 
 def _crowd(atelier: Atelier, size: int) -> list[Participant]:
@@ -402,7 +403,7 @@ def test_hiding_while_the_room_says_moi_aussi_keeps_the_count_exact(atelier, ali
     assert _fresh(impossible).me_too_count == rows
     assert _fresh(impossible).hidden is True
     actions.set_impossible_hidden(atelier.pk, impossible.pk, hidden=False)
-    assert fragments.load_stats(atelier.pk).me_toos == rows
+    assert reads.load_stats(atelier.pk).me_toos == rows
 
 
 @requires_postgresql
@@ -425,5 +426,5 @@ def test_merging_while_the_room_says_moi_aussi_on_both_keeps_the_count_exact(ate
     voters = _voters(kept)
     assert _fresh(kept).me_too_count == len(voters)
     assert bob.participant.pk in voters
-    assert fragments.load_stats(atelier.pk).me_toos == len(voters)
+    assert reads.load_stats(atelier.pk).me_toos == len(voters)
     assert _fresh(duplicate).merged_into_id == kept.pk

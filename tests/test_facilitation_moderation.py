@@ -11,9 +11,10 @@ from django.core.cache import cache
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import broadcast, fragments, services
-from boards.fragments import Stats
+from boards import reads, services
+from boards.live import messages, publish
 from boards.models import STATEMENT_MAX, Atelier, HelpKind, HelpOffer, Impossible
+from boards.reads import Stats
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -27,7 +28,7 @@ OFFER_MESSAGE = "Je connais un CFA à Angoulême"
 def pushed(monkeypatch):
     """The HTML actually sent to the channel layer, one dict {language: html} per event."""
     sent: list[dict[str, str]] = []
-    monkeypatch.setattr(broadcast, "send", lambda atelier_id, messages: sent.append(messages))
+    monkeypatch.setattr(publish, "send", lambda atelier_id, messages: sent.append(messages))
     return sent
 
 
@@ -62,7 +63,7 @@ def _moderate_offer(client, offer_id: int, op: str, **extra):
 
 def _snapshot() -> str:
     cache.clear()
-    return fragments.snapshot_message(_atelier(), "fr")[1]
+    return messages.snapshot_message(_atelier(), "fr")[1]
 
 
 def _fresh(impossible: Impossible) -> Impossible:
@@ -73,7 +74,7 @@ def _fresh(impossible: Impossible) -> Impossible:
 
 
 def test_hiding_an_impossible_takes_it_off_every_screen_and_count(facilitator, bob, impossible, another):
-    assert fragments.load_stats(_atelier().pk) == Stats(impossibles=2, me_toos=2, offers=1, participants=3)
+    assert reads.load_stats(_atelier().pk) == Stats(impossibles=2, me_toos=2, offers=1, participants=3)
 
     response = _moderate(facilitator, impossible.pk, "hide")
 
@@ -88,7 +89,7 @@ def test_hiding_an_impossible_takes_it_off_every_screen_and_count(facilitator, b
     assert STATEMENT not in snapshot
     assert f'id="imp-{impossible.pk}"' not in snapshot
     assert "presse plieuse" in snapshot
-    assert fragments.load_stats(_atelier().pk) == Stats(impossibles=1, me_toos=0, offers=0, participants=3)
+    assert reads.load_stats(_atelier().pk) == Stats(impossibles=1, me_toos=0, offers=0, participants=3)
     assert bob.get(f"/a/TST234/impossibles/{impossible.pk}/").status_code == 404
     assert bob.post(f"/a/TST234/impossibles/{impossible.pk}/me-too/", {"state": "off"}).status_code == 404
     assert bob.get(f"/a/TST234/impossibles/{impossible.pk}/offers/").status_code == 404
@@ -112,7 +113,7 @@ def test_restoring_brings_it_back_with_exact_counts(facilitator, bob, impossible
     assertRedirects(response, CONSOLE_URL, fetch_redirect_response=False)
     restored = _fresh(impossible)
     assert (restored.hidden, restored.me_too_count, restored.offer_count) == (False, 2, 1)
-    assert fragments.load_stats(_atelier().pk) == Stats(impossibles=2, me_toos=2, offers=1, participants=3)
+    assert reads.load_stats(_atelier().pk) == Stats(impossibles=2, me_toos=2, offers=1, participants=3)
     board = bob.get(BOARD_URL)
     assertContains(board, f'id="imp-{impossible.pk}-metoo" data-count="2"')
     assertContains(board, OFFER_MESSAGE)
@@ -235,7 +236,7 @@ def test_with_premoderation_a_post_waits_off_the_board(
     assert "garer un camion" not in pushed[-1]["fr"]
     assertNotContains(bob.get(BOARD_URL), "garer un camion")
     assert "garer un camion" not in _snapshot()
-    assert fragments.load_stats(_atelier().pk).impossibles == 0
+    assert reads.load_stats(_atelier().pk).impossibles == 0
     # The author sees it waiting; the facilitators see it in their queue.
     assertContains(alice.get(BOARD_URL), "en attente de validation par l")
     assert [i.pk for i in facilitator.get(CONSOLE_URL).context["pending"]] == [pending.pk]
@@ -286,7 +287,7 @@ def test_approving_publishes_it(
     assert events == [(pending.atelier_id, version + 1, {"type": "impossible.posted", "impossible": pending.pk})]
     assert "garer un camion" in pushed[0]["fr"]
     assertContains(bob.get(BOARD_URL), "garer un camion")
-    assert fragments.load_stats(_atelier().pk).impossibles == 1
+    assert reads.load_stats(_atelier().pk).impossibles == 1
     assert bob.post(f"/a/TST234/impossibles/{pending.pk}/me-too/", {"state": "on"}, **HTMX).status_code == 204
 
 
@@ -421,7 +422,7 @@ def test_hiding_an_offer_takes_it_off_the_board_and_the_counts(
     assertRedirects(response, CONSOLE_URL, fetch_redirect_response=False)
     assert HelpOffer.objects.get().hidden is True
     assert _fresh(impossible).offer_count == 0
-    assert fragments.load_stats(_atelier().pk).offers == 0
+    assert reads.load_stats(_atelier().pk).offers == 0
     assert events == [(impossible.atelier_id, version + 1, {"type": "offers.changed", "impossible": impossible.pk})]
     html = pushed[0]["fr"]
     assert f'id="imp-{impossible.pk}-offers" data-count="0"' in html
@@ -443,7 +444,7 @@ def test_restoring_an_offer_brings_it_back_with_exact_counts(facilitator, bob, c
     _moderate_offer(facilitator, first.pk, "restore")
 
     assert _fresh(impossible).offer_count == 2
-    assert fragments.load_stats(_atelier().pk).offers == 2
+    assert reads.load_stats(_atelier().pk).offers == 2
     board = bob.get(BOARD_URL)
     assertContains(board, OFFER_MESSAGE)
     assertContains(board, f'id="imp-{impossible.pk}-offers" data-count="2"')
@@ -458,7 +459,7 @@ def test_an_offer_posted_after_one_was_hidden_is_counted_exactly(facilitator, bo
     )
 
     assert _fresh(impossible).offer_count == 1
-    assert fragments.load_stats(_atelier().pk).offers == 1
+    assert reads.load_stats(_atelier().pk).offers == 1
 
 
 @pytest.mark.parametrize("op", ["hide", "restore"])

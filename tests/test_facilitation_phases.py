@@ -12,7 +12,8 @@ from django.test import Client
 from django.utils.html import escape
 from pytest_django.asserts import assertRedirects
 
-from boards import broadcast, phases
+from boards import phases
+from boards.live import publish
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
 from tests.conftest import post_impossible
@@ -31,7 +32,7 @@ def impossible(alice):
 def pushed(monkeypatch):
     """The HTML actually sent to the channel layer, per event."""
     sent: list[dict[str, str]] = []
-    monkeypatch.setattr(broadcast, "send", lambda atelier_id, messages: sent.append(messages))
+    monkeypatch.setattr(publish, "send", lambda atelier_id, messages: sent.append(messages))
     return sent
 
 

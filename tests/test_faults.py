@@ -444,6 +444,9 @@ class Writer:
 # (boards/ratelimit.py): each writer stays under that.
 MAX_POSTS = 8
 MAX_OFFERS = 16
+# Writers toggle « moi aussi » as fast as they can: a load, not the person
+# the token bucket is for (tests/test_rate_limits.py, tests/test_floods_live.py).
+LOAD_LIMITS = {"CERVEAU_RATE_LIMITS": "me_too=1000000/1"}
 
 
 class Room:
@@ -835,7 +838,7 @@ def test_redis_going_away_loses_no_write_and_every_screen_catches_up(
 
     plan, plan_impossibles, account = plan_atelier
     code, plan_code = live_atelier.code, plan.code
-    environment = servers.server_environment(redis_url=own_redis.url)
+    environment = {**servers.server_environment(redis_url=own_redis.url), **LOAD_LIMITS}
     ledger = Ledger()
     with (
         servers.running_servers(2, tmp_path, env=environment) as (one, two),
@@ -944,7 +947,7 @@ def test_a_killed_server_process_loses_no_write_and_its_screens_come_back(
     from playwright.sync_api import expect
 
     code = live_atelier.code
-    environment = servers.server_environment(redis_url=own_redis.url)
+    environment = {**servers.server_environment(redis_url=own_redis.url), **LOAD_LIMITS}
     ledger = Ledger()
     with (
         servers.running_servers(2, tmp_path, env=environment) as (one, two),
@@ -1018,7 +1021,7 @@ def test_a_database_blip_answers_503_then_recovers_by_itself_without_duplicates(
     import json
 
     code = live_atelier.code
-    environment = servers.server_environment(database_address=("127.0.0.1", database_proxy.port))
+    environment = {**servers.server_environment(database_address=("127.0.0.1", database_proxy.port)), **LOAD_LIMITS}
     # Give up on a pooled connection sooner than the clients' 10 s timeout.
     environment["CERVEAU_DB_POOL_TIMEOUT"] = "5"
     ledger = Ledger()
@@ -1246,7 +1249,8 @@ MB = 1024 * 1024
 
 def test_sockets_that_stop_reading_neither_slow_the_room_nor_grow_the_server(tmp_path, live_atelier, visitors):
     code = live_atelier.code
-    with servers.running_servers(1, tmp_path, args=PING_ARGS) as (server,):
+    environment = {**servers.server_environment(), **LOAD_LIMITS}
+    with servers.running_servers(1, tmp_path, env=environment, args=PING_ARGS) as (server,):
         ledger = Ledger()
         before = orm(versions, code)
         writer = Writer(visitors(server, code, "Rapide"), "Rapide", ledger, [server])

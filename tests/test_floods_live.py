@@ -9,7 +9,7 @@ import time
 import pytest
 
 from boards import ratelimit
-from boards.consumers import CLOSE_FLOOD
+from boards.live.protocol import Close
 from boards.models import Atelier, Presence
 from tests import servers
 
@@ -66,7 +66,7 @@ def test_one_participant_cannot_open_hundreds_of_sockets(daphne_server, live_ate
         assert live.next_versioned().kind == "snapshot"
     refused = [alice.socket() for _ in range(20)]
 
-    assert [live.wait_closed() for live in refused] == [CLOSE_FLOOD] * 20
+    assert [live.wait_closed() for live in refused] == [Close.FLOOD] * 20
     assert Presence.objects.filter(participant__name="Alice").count() == most
     # Closing one tab frees its place.
     opened[0].close()

@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.db import OperationalError, connections
 from django.test import Client
 
-from boards.views import health
+from boards.live import relay
 
 OK = {"status": "ok", "database": "ok", "channel_layer": "ok"}
 
@@ -80,7 +80,7 @@ class SilentLayer:
 
 
 def test_a_channel_layer_out_of_reach_is_a_503_naming_the_layer(db, monkeypatch):
-    monkeypatch.setattr(health, "get_channel_layer", BrokenLayer)
+    monkeypatch.setattr(relay, "get_channel_layer", BrokenLayer)
     response = check()
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "ok", "channel_layer": "error"}
@@ -88,15 +88,15 @@ def test_a_channel_layer_out_of_reach_is_a_503_naming_the_layer(db, monkeypatch)
 
 
 def test_a_layer_that_never_delivers_fails_after_the_timeout(db, monkeypatch):
-    monkeypatch.setattr(health, "get_channel_layer", SilentLayer)
-    monkeypatch.setattr(health, "CHANNEL_LAYER_TIMEOUT", 0.2)
+    monkeypatch.setattr(relay, "get_channel_layer", SilentLayer)
+    monkeypatch.setattr(relay, "HEALTH_TIMEOUT_SECONDS", 0.2)
     response = check()
     assert response.status_code == 503
     assert response.json()["channel_layer"] == "error"
 
 
 def test_no_channel_layer_at_all_is_a_503(db, monkeypatch):
-    monkeypatch.setattr(health, "get_channel_layer", lambda: None)
+    monkeypatch.setattr(relay, "get_channel_layer", lambda: None)
     assert check().json() == {"status": "error", "database": "ok", "channel_layer": "error"}
 
 
@@ -104,7 +104,7 @@ def test_both_down_names_both(db, monkeypatch):
     def unreachable(self):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(health, "get_channel_layer", BrokenLayer)
+    monkeypatch.setattr(relay, "get_channel_layer", BrokenLayer)
     with monkeypatch.context() as patch:
         patch.setattr(type(connections["default"]), "ensure_connection", unreachable)
         response = check()
@@ -126,13 +126,13 @@ async def test_the_round_trip_leaves_no_channel_behind():
     layer = get_channel_layer()
     before = _open_channels(layer)
     for _ in range(3):
-        await health._check_channel_layer()
+        await relay.check_layer()
     assert _open_channels(layer) == before
 
 
 @pytest.mark.parametrize("layer", [BrokenLayer, SilentLayer])
 async def test_the_layer_check_raises_rather_than_hangs(monkeypatch, layer):
-    monkeypatch.setattr(health, "get_channel_layer", layer)
-    monkeypatch.setattr(health, "CHANNEL_LAYER_TIMEOUT", 0.2)
+    monkeypatch.setattr(relay, "get_channel_layer", layer)
+    monkeypatch.setattr(relay, "HEALTH_TIMEOUT_SECONDS", 0.2)
     with pytest.raises((ConnectionError, TimeoutError)):
-        await asyncio.wait_for(health._check_channel_layer(), 5)
+        await asyncio.wait_for(relay.check_layer(), 5)

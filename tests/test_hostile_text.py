@@ -35,9 +35,10 @@ from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils.html import escape
 
-from boards import exporters, fragments
+from boards import exporters, reads
 from boards.exporters.common import clean_text
 from boards.exporters.markdown import md_escape
+from boards.live import messages
 from boards.models import (
     NAME_MAX,
     NEXT_STEP_MAX,
@@ -301,18 +302,18 @@ def _clean_up(atelier: Atelier, user, clients: list[Client]) -> None:
 
 def _build_room(atelier: Atelier, facilitator: Client, monkeypatch, clients: list[Client]) -> Room:
     pushed: list[tuple[dict, dict[str, str]]] = []
-    render = fragments.event_messages
+    render = messages.event_messages
 
     def keep(atelier_id, version, event):
-        messages = render(atelier_id, version, event)
+        rendered = render(atelier_id, version, event)
         # The texts as they were when pushed: some are edited later.
         texts = list(Impossible.objects.filter(pk=event.get("impossible")).values_list("statement", flat=True))
         if event["type"] == "offer.posted":
             texts += list(HelpOffer.objects.filter(pk=event["offer"]).values_list("message", flat=True))
-        pushed.append(({**event, "texts": texts}, messages))
-        return messages
+        pushed.append(({**event, "texts": texts}, rendered))
+        return rendered
 
-    monkeypatch.setattr(fragments, "event_messages", keep)
+    monkeypatch.setattr(messages, "event_messages", keep)
 
     code = atelier.code
     phones: list[Phone] = []
@@ -547,10 +548,10 @@ def test_refused_forms_show_the_text_back_literally(room):
 def test_every_pushed_fragment_shows_the_texts_literally(room):
     assert room.pushed, "no live fragment was rendered"
     by_type: dict[str, int] = {}
-    for event, messages in room.pushed:
+    for event, rendered in room.pushed:
         by_type[event["type"]] = by_type.get(event["type"], 0) + 1
         expected = event["texts"] if event["type"] in {"impossible.posted", "impossible.edited", "offer.posted"} else []
-        for language, html in messages.items():
+        for language, html in rendered.items():
             seen = assert_shown_literally(html, expected, f"{event['type']} ({language})")
             assert CONTACT_SIGN not in seen.text, "a contact leaked into a push"
     assert {"impossible.posted", "offer.posted", "impossible.edited", "action.changed", "atelier.updated"} <= set(
@@ -561,10 +562,10 @@ def test_every_pushed_fragment_shows_the_texts_literally(room):
 @pytest.mark.parametrize("language", ["fr", "en"])
 @pytest.mark.parametrize("sort", ["recent", "top"])
 def test_the_snapshot_shows_every_text_literally(room, language, sort):
-    _version, html = fragments.snapshot_message(room.atelier, language, sort, "")
+    _version, html = messages.snapshot_message(room.atelier, language, sort, "")
     # The first page of cards, with their offers and actions.
     shown = [impossible for impossible in room.impossibles if f'id="imp-{impossible.pk}"' in html]
-    assert len(shown) == fragments.PAGE_SIZE
+    assert len(shown) == reads.PAGE_SIZE
     texts = [impossible.statement for impossible in shown]
     texts += [offer.message for offer in room.offers if offer.impossible in shown]
     texts += [action.title for action in room.actions if action.impossible in shown]
@@ -834,7 +835,7 @@ def test_the_atelier_texts_are_shown_literally_everywhere(planned, alice, facili
     # Pushed: the timer's label in #atelier-state. (Snapshots are cached per
     # atelier and version, which the rolled-back tests before this one reused.)
     cache.clear()
-    _version, html = fragments.snapshot_message(atelier, "fr")
+    _version, html = messages.snapshot_message(atelier, "fr")
     assert_shown_literally(html, [label], "snapshot")
 
     for contacts in (True, False):

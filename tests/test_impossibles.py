@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import fragments, services
+from boards import services
 from boards.forms import FORM_EXPIRED, ImpossibleForm
+from boards.live import messages
 from boards.models import Atelier, Category, Impossible
 from tests.conftest import post_impossible
 
@@ -258,14 +259,14 @@ def test_anonymous_posting_hides_the_author_on_the_detail_page(alice, bob):
 def test_anonymous_posting_hides_the_author_in_pushed_fragments(alice):
     impossible = post_impossible(alice.participant, anonymous=True)
 
-    messages = fragments.event_messages(
+    rendered = messages.event_messages(
         impossible.atelier_id, 1, {"type": "impossible.posted", "impossible": impossible.pk}
     )
     cache.clear()
-    _version, snapshot = fragments.snapshot_message(impossible.atelier, "fr")
+    _version, snapshot = messages.snapshot_message(impossible.atelier, "fr")
 
-    assert '<span class="anon">Anonyme</span>' in messages["fr"]
-    for html in [*messages.values(), snapshot]:
+    assert '<span class="anon">Anonyme</span>' in rendered["fr"]
+    for html in [*rendered.values(), snapshot]:
         assert "Impossible de recruter des soudeurs" in html
         assert '<span class="anon">' in html
         assert "Alice" not in html
@@ -275,11 +276,11 @@ def test_anonymous_posting_hides_the_author_when_they_rename_themselves(alice):
     impossible = post_impossible(alice.participant, anonymous=True)
     services.update_participant(alice.participant, name="Alice Nouvelle", organisation="", role="pair")
 
-    messages = fragments.event_messages(
+    rendered = messages.event_messages(
         impossible.atelier_id, 3, {"type": "participant.updated", "participant": alice.participant.pk}
     )
 
-    for html in messages.values():
+    for html in rendered.values():
         assert "Alice" not in html
         assert f"imp-{impossible.pk}-byline" not in html
 
@@ -343,9 +344,9 @@ def test_it_shows_markup_and_template_syntax_literally_on_the_detail_page(alice,
 def test_it_shows_markup_and_template_syntax_literally_in_pushed_fragments(alice, kind):
     impossible = post_impossible(alice.participant, STATEMENT_PAYLOAD, details=DETAILS_PAYLOAD)
 
-    messages = fragments.event_messages(impossible.atelier_id, 1, {"type": kind, "impossible": impossible.pk})
+    rendered = messages.event_messages(impossible.atelier_id, 1, {"type": kind, "impossible": impossible.pk})
 
-    for html in messages.values():
+    for html in rendered.values():
         if kind == "impossible.posted":
             _assert_payload_shown_literally(html)
         assert "<script>alert" not in html
@@ -355,11 +356,11 @@ def test_it_shows_markup_and_template_syntax_literally_in_pushed_fragments(alice
 def test_it_shows_markup_literally_in_the_live_announcement(alice):
     impossible = post_impossible(alice.participant, STATEMENT_PAYLOAD)
 
-    messages = fragments.event_messages(
+    rendered = messages.event_messages(
         impossible.atelier_id, 1, {"type": "impossible.posted", "impossible": impossible.pk}
     )
 
-    announce = re.search(r'<p id="live-announce"[^>]*>(.*?)</p>', messages["fr"], re.S).group(1)
+    announce = re.search(r'<p id="live-announce"[^>]*>(.*?)</p>', rendered["fr"], re.S).group(1)
     assert "Nouvel impossible : &lt;script&gt;" in announce
 
 
@@ -368,7 +369,7 @@ def test_it_shows_markup_and_template_syntax_literally_in_the_snapshot(alice):
     cache.clear()
 
     for language in ("fr", "en"):
-        _version, html = fragments.snapshot_message(Atelier.objects.get(), language)
+        _version, html = messages.snapshot_message(Atelier.objects.get(), language)
         _assert_payload_shown_literally(html)
 
 
@@ -491,6 +492,6 @@ def test_the_board_reads_outside_a_test_transaction(alice, bob):
     assert response.context["board"].version == 2
     assert response.context["stats"].me_toos == 1
     cache.clear()
-    version, html = fragments.snapshot_message(Atelier.objects.get(), "fr")
+    version, html = messages.snapshot_message(Atelier.objects.get(), "fr")
     assert version == 2
     assert "Impossible de trouver un local" in html

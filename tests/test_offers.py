@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import fragments, services
+from boards import services
 from boards.forms import HelpOfferForm
+from boards.live import messages
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible
 from tests.conftest import post_impossible
 
@@ -233,10 +234,10 @@ def test_the_contact_is_never_on_the_board(alice, bob, charlie, offer):
 def test_the_contact_is_never_in_pushed_fragments(offer, kind):
     event = {"type": kind, "impossible": offer.impossible_id, "offer": offer.pk}
 
-    messages = fragments.event_messages(offer.impossible.atelier_id, 99, event)
+    rendered = messages.event_messages(offer.impossible.atelier_id, 99, event)
 
-    assert set(messages) == {"fr", "en"}
-    for html in messages.values():
+    assert set(rendered) == {"fr", "en"}
+    for html in rendered.values():
         if kind != "metoo.changed":  # that one only carries the count
             assert "libres à Jarnac" in html
         assert "bob.secret" not in html
@@ -246,11 +247,11 @@ def test_the_contact_is_never_in_pushed_fragments(offer, kind):
 def test_the_contact_is_never_in_the_participant_updated_fragment(bob, offer):
     services.update_participant(bob.participant, name="Bob R.", organisation="Mairie", role="elu")
 
-    messages = fragments.event_messages(
+    rendered = messages.event_messages(
         offer.impossible.atelier_id, 99, {"type": "participant.updated", "participant": bob.participant.pk}
     )
 
-    for html in messages.values():
+    for html in rendered.values():
         assert "Bob R." in html
         assert "bob.secret" not in html
         assert "06 12 34 56 78" not in html
@@ -259,7 +260,7 @@ def test_the_contact_is_never_in_the_participant_updated_fragment(bob, offer):
 def test_the_contact_is_never_in_the_snapshot(offer):
     cache.clear()
     for language in ("fr", "en"):
-        _version, html = fragments.snapshot_message(offer.impossible.atelier, language)
+        _version, html = messages.snapshot_message(offer.impossible.atelier, language)
         assert "libres à Jarnac" in html
         assert "bob.secret" not in html
         assert "06 12 34 56 78" not in html

@@ -11,8 +11,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.utils import timezone
 
-from boards import exporters, fragments
+from boards import exporters
 from boards.access import session_key
+from boards.live import messages
 from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant
 from boards.services import facilitation, offer_help, set_me_too
 from boards.services import plan as plan_services
@@ -142,7 +143,7 @@ def test_erasing_pushes_new_bylines_but_only_for_impossibles_that_showed_the_nam
     with django_capture_on_commit_callbacks(execute=True):
         forget_participant(Participant.objects.get(pk=bob.participant.pk))
     [(_atelier, version, event)] = events
-    html = fragments.event_messages(atelier.pk, version, event)["fr"]
+    html = messages.event_messages(atelier.pk, version, event)["fr"]
     assert f'id="imp-{named.pk}-byline"' in html
     assert f'id="imp-{hidden_name.pk}-byline"' not in html  # would tell whose it was
     assert "Bob" not in html

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from boards.broadcast import CLOSE_SIGNED_OUT
+from boards.live.protocol import Close
 from boards.models import Participant
 from tests import servers
 from tests.servers import Visitor
@@ -58,8 +58,8 @@ def test_erasing_my_data_closes_my_open_pages_and_ends_the_session_s_hold(daphne
     response = alice.post(f"/a/{live_atelier.code}/me/forget/", {"confirm": "oui"})
 
     assert response.headers["location"] == "/"
-    assert phone.wait_closed(after_frames=True) == CLOSE_SIGNED_OUT
-    assert tablet.wait_closed(after_frames=True) == CLOSE_SIGNED_OUT
+    assert phone.wait_closed(after_frames=True) == Close.SIGNED_OUT
+    assert tablet.wait_closed(after_frames=True) == Close.SIGNED_OUT
     # The session key changed, and the old one speaks for nobody.
     assert alice.session_id != before
     old = _cookie_jar_with(before, daphne_server)

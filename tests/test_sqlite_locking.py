@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from boards import fragments, services
+from boards import reads, services
 from boards.models import Atelier, Impossible
 from boards.phases import Phase
 from boards.services import facilitation
@@ -57,7 +57,7 @@ def test_the_board_is_read_while_a_writer_holds_the_lock(atelier, alice, bob):
     post_impossible(bob.participant, "Impossible d'obtenir le permis")
     with write_lock_held_elsewhere():
         started = time.monotonic()
-        board = fragments.load_board(atelier)
+        board = reads.load_board(atelier)
         elapsed = time.monotonic() - started
     assert elapsed < PROMPT, f"reading the board waited {elapsed:.1f} s for the write lock"
     assert {impossible.statement for impossible in board.impossibles} == {
@@ -77,7 +77,7 @@ def test_a_write_still_waits_for_the_lock(atelier, alice, settings):
             "busy_timeout=20000", "busy_timeout=200"
         )
         try:
-            fragments.load_board(atelier)
+            reads.load_board(atelier)
             with pytest.raises(Exception, match="locked"):
                 post_impossible(alice.participant)
         finally:

@@ -35,14 +35,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from boards import broadcast, fragments, phases, services
+from boards import phases, reads, services
 from boards.access import session_key
+from boards.live import messages, protocol, publish
 from boards.models import Atelier, Category, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
 from boards.phases import Action, Phase
 from boards.services import facilitation
 
 MAX_PARTICIPANTS = 4
-MAX_IMPOSSIBLES = fragments.PAGE_SIZE - 5  # the whole board fits on the first page
+MAX_IMPOSSIBLES = reads.PAGE_SIZE - 5  # the whole board fits on the first page
 FOREIGN = "another atelier's"
 
 CARD = re.compile(r'<article class="card" id="imp-(\d+)"')
@@ -50,7 +51,7 @@ METOO = re.compile(r'id="imp-(\d+)-metoo" data-count="(\d+)"')
 OFFERS = re.compile(r'id="imp-(\d+)-offers" data-count="(\d+)"')
 PRESSED = re.compile(r'aria-pressed="true" data-impossible="(\d+)"')
 DELETED = re.compile(r'<div id="imp-(\d+)" hx-swap-oob="delete">')
-VERSION = re.compile(r'id="live-version" data-version="(\d+)" data-kind="(\w+)"')
+VERSION = protocol.VERSION_MARKER
 STATS = re.compile(r'<div class="stats" id="stats"[^>]*>(.*?)</div>', re.S)
 NUM = re.compile(r'<span class="num">(\d+)</span>')
 CSRF = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" value="[^"]*">')
@@ -271,7 +272,7 @@ class BoardMachine(RuleBasedStateMachine):
         participant_id = client.session[session_key(self.atelier.pk)]
         self.members[participant_id] = client
         # Its socket connects: a snapshot of the board as it is.
-        version, html = fragments.snapshot_message(self.atelier, "fr")
+        version, html = messages.snapshot_message(self.atelier, "fr")
         self.live[participant_id] = LiveBoard.from_snapshot(version, html)
         return participant_id
 
@@ -565,10 +566,10 @@ class BoardMachine(RuleBasedStateMachine):
             assert (live.me_too, live.offers, live.stats) == (expected.me_too, expected.offers, expected.stats)
 
         # What a socket that (re)connects now gets.
-        version, snapshot = fragments.snapshot_message(self.atelier, "fr")
+        version, snapshot = messages.snapshot_message(self.atelier, "fr")
         assert version == self.version
         assert Shown.parse(snapshot) == expected
-        _version, top_snapshot = fragments.snapshot_message(self.atelier, "fr", "top")
+        _version, top_snapshot = messages.snapshot_message(self.atelier, "fr", "top")
         assert Shown.parse(top_snapshot) == self.expected("top")
         if not self.members:
             return
@@ -607,7 +608,7 @@ def _push(atelier_id: int, messages: dict[str, str]) -> None:
 
 @pytest.mark.django_db
 def test_every_screen_follows_the_model(monkeypatch):
-    monkeypatch.setattr(broadcast, "send", _push)
+    monkeypatch.setattr(publish, "send", _push)
     run_state_machine_as_test(
         BoardMachine,
         settings=settings(

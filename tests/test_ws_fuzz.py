@@ -24,8 +24,10 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 
-from boards import consumers, ratelimit, services
+from boards import ratelimit, services
 from boards.access import session_key
+from boards.live import protocol
+from boards.live.protocol import Close
 from boards.models import (
     ActionChange,
     Atelier,
@@ -38,7 +40,6 @@ from boards.models import (
     Presence,
     Role,
 )
-from boards.security import CLOSE_FORBIDDEN_ORIGIN
 from tests import servers, test_consumer
 from tests.conftest import SITE_HOST, SITE_ORIGIN, browser_socket, close_communicators, post_impossible
 
@@ -46,8 +47,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = SITE_ORIGIN
 TIMEOUT = 3
-LIVE_VERSION = re.compile(r'<div id="live-version" data-version="(\d+)" data-kind="(\w+)"')
-PING_REPLY = re.compile(r'^<div id="live-ping" data-version="(\d+)" hidden></div>$')
+LIVE_VERSION = protocol.VERSION_MARKER
+PING_REPLY = re.compile("^" + re.escape(protocol.ping_reply(0)).replace("0", r"(\d+)") + "$")
 PRESENCE = re.compile(r'^<span class="num" id="stat-online" hx-swap-oob="true">\d+</span>$')
 OURS = "Impossible de recruter des soudeurs à Cognac"
 THEIRS = "Impossible secret de l'autre atelier"
@@ -223,7 +224,7 @@ async def test_a_forged_origin_is_refused_with_4003_and_logged_with_the_origin(s
     (record,) = reject_records(caplog, "origin")
     assert (record.event, record.code, record.origin, record.atelier) == (
         "ws.reject",
-        CLOSE_FORBIDDEN_ORIGIN,
+        Close.FORBIDDEN_ORIGIN,
         origin,
         None,
     )
@@ -251,9 +252,9 @@ async def test_link_tokens_stay_out_of_the_logs(sockets, room, caplog):
     caplog.set_level(logging.INFO, logger="boards")
     token = "s3cr3t-share-token-0123456789"
     communicator = await sockets(path=f"/ws/plan/{token}/", origin="https://evil.example")
-    assert (await communicator.receive_output(timeout=TIMEOUT))["code"] == CLOSE_FORBIDDEN_ORIGIN
+    assert (await communicator.receive_output(timeout=TIMEOUT))["code"] == Close.FORBIDDEN_ORIGIN
     communicator = await sockets(path=f"/ws/suivi/{token}/")
-    assert (await communicator.receive_output(timeout=TIMEOUT))["code"] == consumers.CLOSE_NOT_A_MEMBER
+    assert (await communicator.receive_output(timeout=TIMEOUT))["code"] == Close.NOT_A_MEMBER
     assert token not in caplog.text
     assert all(token not in str(record.__dict__) for record in caplog.records)
 
@@ -281,7 +282,7 @@ async def test_a_visitor_who_has_not_joined_is_refused_with_4403_and_logged(sock
 
     assert await communicator.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}
     (record,) = reject_records(caplog, "not-member")
-    assert (record.code, record.origin, record.path) == (consumers.CLOSE_NOT_A_MEMBER, ORIGIN, "/ws/a/TST234/")
+    assert (record.code, record.origin, record.path) == (Close.NOT_A_MEMBER, ORIGIN, "/ws/a/TST234/")
     assert not [r for r in caplog.records if getattr(r, "event", None) == "ws.connect"]
 
 
@@ -395,7 +396,7 @@ async def test_a_push_to_another_atelier_never_reaches_this_socket(synced, room,
 # --- Frames no page sends: closed ---------------------------------------------------------------
 
 
-LIMIT = consumers.MAX_FRAME_BYTES
+LIMIT = protocol.MAX_FRAME_BYTES
 
 
 @pytest.mark.parametrize(
@@ -466,7 +467,7 @@ async def test_a_flood_from_one_socket_is_closed_with_4429_and_others_are_still_
         await send_frame(flooder, text)
     code, answered = await until_closed(flooder, timeout=10)
 
-    assert code == consumers.CLOSE_FLOOD
+    assert code == Close.FLOOD
     elapsed = time.monotonic() - started
     # The burst, plus what the rate refilled meanwhile: never the thousands.
     assert len(answered) <= BURST + PER_SECOND * elapsed + 1
@@ -481,7 +482,7 @@ async def test_the_same_person_can_reconnect_after_a_flood(synced, room, alice):
     flooder, current = await synced(alice.participant)
     for _ in range(BURST + 10):
         await flooder.send_to(text_data="{not json")
-    assert (await until_closed(flooder))[0] == consumers.CLOSE_FLOOD
+    assert (await until_closed(flooder))[0] == Close.FLOOD
     await flooder.disconnect(timeout=TIMEOUT)
 
     _again, version = await synced(alice.participant)
@@ -604,9 +605,9 @@ def _wait_for_log(server: servers.DaphneServer, text: str) -> None:
     ("frame", "code", "logged"),
     [
         pytest.param(
-            b"\x00\x01\x02 binary \xff", consumers.CLOSE_UNSUPPORTED_DATA, "websocket closed: binary frame", id="binary"
+            b"\x00\x01\x02 binary \xff", Close.UNSUPPORTED_DATA, "websocket closed: binary frame", id="binary"
         ),
-        pytest.param("x" * (512 * 1024), consumers.CLOSE_TOO_BIG, "websocket closed: message too big", id="512KiB"),
+        pytest.param("x" * (512 * 1024), Close.TOO_BIG, "websocket closed: message too big", id="512KiB"),
     ],
 )
 def test_daphne_closes_a_frame_no_page_sends_and_keeps_serving(daphne_server, live_room, frame, code, logged):
@@ -650,7 +651,7 @@ def test_daphne_survives_a_flood_of_5000_messages_and_keeps_serving(daphne_serve
     assert not flooder.is_alive()
     code, answered = _until_closed(socket)
 
-    assert code == consumers.CLOSE_FLOOD
+    assert code == Close.FLOOD
     assert answered < 5000 and answered <= BURST + 60, f"{answered} of {len(sent)} messages answered"
     assert waited < 3
     assert _served_promptly(watcher, bystander) < 3

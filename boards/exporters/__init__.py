@@ -21,7 +21,7 @@ from typing import ClassVar
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 
-from boards.plan import Plan, build_plan
+from boards.plan_document import Plan, build_plan
 
 # --- Registry ---------------------------------------------------------------------------------
 

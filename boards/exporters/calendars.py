@@ -18,7 +18,7 @@ from boards.exporters.common import (
     one_line,
 )
 from boards.models import ActionStatus
-from boards.plan import ActionRow, Plan
+from boards.plan_document import ActionRow, Plan
 
 # --- iCalendar ----------------------------------------------------------------------------------
 

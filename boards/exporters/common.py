@@ -13,7 +13,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from boards.plan import ActionRow, ImpossibleRow, Plan
+from boards.plan_document import ActionRow, ImpossibleRow, Plan
 
 APP_NAME = "Cerveau collectif"
 

@@ -20,7 +20,7 @@ from boards.exporters.common import (
     status_rows,
     territory_line,
 )
-from boards.plan import ActionRow, HelperRow, Plan
+from boards.plan_document import ActionRow, HelperRow, Plan
 
 # --- Markdown -----------------------------------------------------------------------------------
 

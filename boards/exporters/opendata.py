@@ -10,7 +10,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy
 
 from boards.exporters import Exporter, register
-from boards.plan import HelperRow, OfferRow, Plan
+from boards.plan_document import HelperRow, OfferRow, Plan
 
 SCHEMA_ID = "https://cerveau-collectif.fr/schemas/plan-v1.json"
 SCHEMA_VERSION = 1

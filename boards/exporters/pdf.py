@@ -36,7 +36,7 @@ from boards.exporters.common import (
     status_rows,
     territory_line,
 )
-from boards.plan import ActionRow, HelperRow, ImpossibleRow, Plan
+from boards.plan_document import ActionRow, HelperRow, ImpossibleRow, Plan
 
 # --- PDF ------------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from boards.exporters.common import (
     clean_text,
     plan_zone,
 )
-from boards.plan import Plan
+from boards.plan_document import Plan
 
 # --- Spreadsheets -------------------------------------------------------------------------------
 

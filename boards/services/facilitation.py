@@ -14,7 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from boards import broadcast, territories
+from boards import territories
+from boards.live import publish
+from boards.live.protocol import Event
 from boards.models import (
     Atelier,
     Category,
@@ -49,7 +51,7 @@ TERRITORY_CODE_FIELDS = ("commune_code", "epci_code", "departement_code", "regio
 
 
 def _atelier_updated(state_version: int, atelier_id: int) -> None:
-    broadcast.on_commit(atelier_id, state_version, {"type": "atelier.updated"})
+    publish.on_commit(atelier_id, state_version, {"type": Event.ATELIER_UPDATED})
 
 
 def _territory_line(atelier: Atelier) -> str:
@@ -218,7 +220,7 @@ def remove_facilitator(atelier: Atelier, user) -> None:
         if atelier.facilitators.count() <= 1:
             raise ValidationError(_("Un atelier garde au moins une personne à l'animation."))
         atelier.facilitators.remove(user)
-        transaction.on_commit(lambda: broadcast.close_team_member(atelier.pk, user.pk))
+        transaction.on_commit(lambda: publish.close_team_member(atelier.pk, user.pk))
 
 
 def delete_atelier(atelier: Atelier) -> None:
@@ -227,7 +229,7 @@ def delete_atelier(atelier: Atelier) -> None:
     with transaction.atomic():
         Atelier.objects.filter(pk=atelier_id).update(spotlight=None)
         atelier.delete()
-        transaction.on_commit(lambda: broadcast.close_atelier(atelier_id))
+        transaction.on_commit(lambda: publish.close_atelier(atelier_id))
 
 
 # --- Running the room -----------------------------------------------------------
@@ -338,8 +340,8 @@ def set_impossible_hidden(atelier_id: int, impossible_id: int, *, hidden: bool) 
         Impossible.objects.filter(pk=impossible.pk).update(hidden=hidden)
         if hidden and state.spotlight_id == impossible.pk:
             Atelier.objects.filter(pk=atelier_id).update(spotlight=None)
-        event = "impossible.hidden" if hidden else "impossible.posted"
-        broadcast.on_commit(atelier_id, state.version, {"type": event, "impossible": impossible.pk})
+        event = Event.IMPOSSIBLE_HIDDEN if hidden else Event.IMPOSSIBLE_POSTED
+        publish.on_commit(atelier_id, state.version, {"type": event, "impossible": impossible.pk})
 
 
 def approve_impossible(atelier_id: int, impossible_id: int) -> None:
@@ -351,7 +353,7 @@ def approve_impossible(atelier_id: int, impossible_id: int) -> None:
             transaction.set_rollback(True)
             return
         Impossible.objects.filter(pk=impossible.pk).update(pending=False)
-        broadcast.on_commit(atelier_id, state.version, {"type": "impossible.posted", "impossible": impossible.pk})
+        publish.on_commit(atelier_id, state.version, {"type": Event.IMPOSSIBLE_POSTED, "impossible": impossible.pk})
 
 
 def edit_impossible(atelier_id: int, impossible_id: int, *, statement: str, details: str, category: str) -> None:
@@ -368,7 +370,7 @@ def edit_impossible(atelier_id: int, impossible_id: int, *, statement: str, deta
         )
         if not updated:
             raise NotFound
-        broadcast.on_commit(atelier_id, state.version, {"type": "impossible.edited", "impossible": impossible.pk})
+        publish.on_commit(atelier_id, state.version, {"type": Event.IMPOSSIBLE_EDITED, "impossible": impossible.pk})
 
 
 def set_offer_hidden(atelier_id: int, offer_id: int, *, hidden: bool) -> None:
@@ -383,7 +385,7 @@ def set_offer_hidden(atelier_id: int, offer_id: int, *, hidden: bool) -> None:
             return
         HelpOffer.objects.filter(pk=offer.pk).update(hidden=hidden)
         _recount(offer.impossible_id)
-        broadcast.on_commit(atelier_id, state.version, {"type": "offers.changed", "impossible": offer.impossible_id})
+        publish.on_commit(atelier_id, state.version, {"type": Event.OFFERS_CHANGED, "impossible": offer.impossible_id})
 
 
 def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
@@ -419,8 +421,8 @@ def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
         _recount(kept.pk)
         if state.spotlight_id == merged.pk:
             Atelier.objects.filter(pk=atelier_id).update(spotlight=kept)
-        broadcast.on_commit(
-            atelier_id, state.version, {"type": "impossible.merged", "impossible": kept.pk, "merged": merged.pk}
+        publish.on_commit(
+            atelier_id, state.version, {"type": Event.IMPOSSIBLE_MERGED, "impossible": kept.pk, "merged": merged.pk}
         )
 
 

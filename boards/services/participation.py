@@ -7,7 +7,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from boards import broadcast, phases
+from boards import phases
+from boards.live import publish
+from boards.live.protocol import Event
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
 from boards.services.core import (
@@ -40,8 +42,8 @@ def update_participant(participant: Participant, *, name: str, organisation: str
     with transaction.atomic():
         version = begin_write(participant.atelier_id).version
         participant.save(update_fields=["name", "organisation", "role"])
-        broadcast.on_commit(
-            participant.atelier_id, version, {"type": "participant.updated", "participant": participant.pk}
+        publish.on_commit(
+            participant.atelier_id, version, {"type": Event.PARTICIPANT_UPDATED, "participant": participant.pk}
         )
     return participant
 
@@ -84,8 +86,8 @@ def post_impossible(
         require(state, Action.POST)
         impossible.pending = state.premoderation
         impossible.save()
-        event = "impossible.submitted" if impossible.pending else "impossible.posted"
-        broadcast.on_commit(participant.atelier_id, state.version, {"type": event, "impossible": impossible.pk})
+        event = Event.IMPOSSIBLE_SUBMITTED if impossible.pending else Event.IMPOSSIBLE_POSTED
+        publish.on_commit(participant.atelier_id, state.version, {"type": event, "impossible": impossible.pk})
     return impossible
 
 
@@ -115,8 +117,8 @@ def set_me_too(participant: Participant, impossible_id: int, *, on: bool) -> Imp
             return impossible
         Impossible.objects.filter(pk=impossible.pk).update(me_too_count=F("me_too_count") + (1 if on else -1))
         impossible.refresh_from_db(fields=["me_too_count"])
-        broadcast.on_commit(
-            participant.atelier_id, state.version, {"type": "metoo.changed", "impossible": impossible.pk}
+        publish.on_commit(
+            participant.atelier_id, state.version, {"type": Event.ME_TOO_CHANGED, "impossible": impossible.pk}
         )
     return impossible
 
@@ -158,9 +160,9 @@ def offer_help(
         offer.impossible = impossible
         offer.save()
         Impossible.objects.filter(pk=impossible.pk).update(offer_count=F("offer_count") + 1)
-        broadcast.on_commit(
+        publish.on_commit(
             participant.atelier_id,
             state.version,
-            {"type": "offer.posted", "impossible": impossible.pk, "offer": offer.pk},
+            {"type": Event.OFFER_POSTED, "impossible": impossible.pk, "offer": offer.pk},
         )
     return offer

@@ -20,7 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from boards import broadcast, phases
+from boards import phases
+from boards.live import publish
+from boards.live.protocol import Event
 from boards.models import (
     NAME_MAX,
     ORGANISATION_MAX,
@@ -244,8 +246,8 @@ def _pilot_for(atelier_id: int, choice: PilotChoice) -> Pilot:
 
 
 def _changed(atelier_id: int, version: int, impossible_id: int, action_id: int) -> None:
-    broadcast.on_commit(
-        atelier_id, version, {"type": "action.changed", "impossible": impossible_id, "action": action_id}
+    publish.on_commit(
+        atelier_id, version, {"type": Event.ACTION_CHANGED, "impossible": impossible_id, "action": action_id}
     )
 
 
@@ -420,8 +422,8 @@ def renew_pilot_link(atelier_id: int, pilot_id: int) -> Pilot:
         # With CERVEAU_PILOT_LINK_DAYS, the new link lasts that long from today.
         pilot.link_renewed_on = timezone.localdate(timezone=_zone(pilot.atelier))
         pilot.save(update_fields=["token", "link_renewed_on"])
-        broadcast.on_commit(atelier_id, version, {"type": "atelier.updated"})
-        transaction.on_commit(lambda: broadcast.close_token(old))
+        publish.on_commit(atelier_id, version, {"type": Event.ATELIER_UPDATED})
+        transaction.on_commit(lambda: publish.close_token(old))
     return pilot
 
 
@@ -438,7 +440,7 @@ def publish_plan(atelier_id: int) -> str:
             return token
         token = new_token()
         Atelier.objects.filter(pk=atelier_id).update(share_token=token)
-        broadcast.on_commit(atelier_id, version, {"type": "atelier.updated"})
+        publish.on_commit(atelier_id, version, {"type": Event.ATELIER_UPDATED})
     return token
 
 
@@ -451,8 +453,8 @@ def revoke_plan_link(atelier_id: int) -> None:
             transaction.set_rollback(True)
             return
         Atelier.objects.filter(pk=atelier_id).update(share_token=None)
-        broadcast.on_commit(atelier_id, version, {"type": "atelier.updated"})
-        transaction.on_commit(lambda: broadcast.close_token(token))
+        publish.on_commit(atelier_id, version, {"type": Event.ATELIER_UPDATED})
+        transaction.on_commit(lambda: publish.close_token(token))
 
 
 def atelier_by_share_token(token: str) -> Atelier:

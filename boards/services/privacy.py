@@ -21,7 +21,8 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from boards import broadcast
+from boards.live import publish
+from boards.live.protocol import Event
 from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant, Pilot, Presence
 from boards.phases import Phase
 from boards.services.core import begin_write
@@ -136,10 +137,12 @@ def forget_participant(participant: Participant) -> None:
                 for line in change.changes
             ]
             change.save(update_fields=["by_name", "changes"])
-        broadcast.on_commit(
-            atelier_id, version, {"type": "participant.updated", "participant": participant.pk, "impossibles": named}
+        publish.on_commit(
+            atelier_id,
+            version,
+            {"type": Event.PARTICIPANT_UPDATED, "participant": participant.pk, "impossibles": named},
         )
-        transaction.on_commit(partial(broadcast.close_participant, atelier_id, participant.pk))
+        transaction.on_commit(partial(publish.close_participant, atelier_id, participant.pk))
 
 
 def purge_contacts(*, older_than: datetime.timedelta, now: datetime.datetime | None = None) -> int:

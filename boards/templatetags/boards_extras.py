@@ -1,8 +1,19 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+from boards.live import protocol
+from boards.services.privacy import retention_days
 
 register = template.Library()
+
+
+@register.simple_tag
+def live_version(version: int, kind: str = protocol.Kind.PAGE, oob: bool = False) -> SafeString:
+    """The version marker a page or a push starts from (boards.live.protocol)."""
+    # Only an integer and a known kind reach the markup.
+    return mark_safe(protocol.version_marker(version, kind, oob=oob))
 
 
 @register.filter
@@ -17,6 +28,4 @@ def clock(seconds: int | float | None) -> str:
 @register.simple_tag
 def contact_retention_days() -> int:
     """Days after an atelier is over before contacts in offers are erased."""
-    from boards.services.privacy import retention_days
-
     return retention_days()

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from boards.access import facilitator_required, participant_required
 from boards.forms import ActionForm
 from boards.models import HelpOffer, Impossible, PlanAction
-from boards.plan import action_history
+from boards.plan_document import action_history
 from boards.services import NotFound
 from boards.services import plan as services
 

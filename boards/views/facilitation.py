@@ -21,9 +21,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import fragments, presence, qr
+from boards import qr, reads
 from boards.access import facilitator_required
 from boards.forms import AtelierForm, EditImpossibleForm, TeamForm, TimerForm
+from boards.live import presence
 from boards.models import ActionStatus, Atelier, HelpOffer, Impossible, Participant, PlanAction, Presence
 from boards.phases import PLANNING_PHASES, Phase
 from boards.services import NotFound
@@ -190,10 +191,10 @@ def atelier_delete(request: HttpRequest, atelier: Atelier) -> HttpResponse:
 def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
     atelier = Atelier.objects.select_related("spotlight").get(pk=atelier.pk)
     impossibles = list(
-        fragments.order_impossibles(
+        reads.order_impossibles(
             Impossible.objects.filter(atelier=atelier, merged_into__isnull=True)
             .select_related("author")
-            .prefetch_related("offers__author", fragments.plan_actions()),
+            .prefetch_related("offers__author", reads.plan_actions()),
             "top",
         )
     )
@@ -214,7 +215,7 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
         "hidden": [i for i in impossibles if i.hidden],
         "participants": participants,
         "online": len(present_ids),
-        "stats": fragments.load_stats(atelier.pk),
+        "stats": reads.load_stats(atelier.pk),
         "join_url": qr.join_url(request, atelier),
         "invitation_url": qr.invitation_url(request, atelier),
     }
@@ -425,7 +426,7 @@ def regenerate_code(request: HttpRequest, atelier: Atelier) -> HttpResponse:
 
 def _projector_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
     atelier = Atelier.objects.select_related("spotlight").get(pk=atelier.pk)
-    visible = fragments.impossibles_queryset(atelier.pk)
+    visible = reads.impossibles_queryset(atelier.pk)
     spotlight = visible.filter(pk=atelier.spotlight_id).first() if atelier.spotlight_id else None
     planning = atelier.phase in PLANNING_PHASES
     plan_rows = (
@@ -437,7 +438,7 @@ def _projector_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]
         if planning
         else []
     )
-    stats = fragments.load_stats(atelier.pk)
+    stats = reads.load_stats(atelier.pk)
     # What the room should look at next: shared impossibles nobody offered
     # help on, or, while planning, that have no action yet.
     waiting = Impossible.objects.visible().filter(atelier=atelier, me_too_count__gt=0)
@@ -448,7 +449,7 @@ def _projector_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]
         "plan_more": max(0, stats.actions - len(plan_rows)),
         "atelier": atelier,
         "version": atelier.version,
-        "ranking": list(fragments.order_impossibles(visible, "top")[:RANKING_SIZE]),
+        "ranking": list(reads.order_impossibles(visible, "top")[:RANKING_SIZE]),
         "unhelped": list(waiting.order_by("-me_too_count", "-created_at")[:3]),
         "spotlight": spotlight,
         "stats": stats,

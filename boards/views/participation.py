@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import fragments, phases, presence, ratelimit, services
+from boards import phases, ratelimit, reads, services
 from boards.access import (
     TooManyAttempts,
     find_by_code,
@@ -28,6 +28,7 @@ from boards.access import (
     too_many_attempts,
 )
 from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm
+from boards.live import presence
 from boards.models import Atelier, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
 from boards.services import plan as plan_services
@@ -128,10 +129,10 @@ def _render_board(
     request: HttpRequest, participant: Participant, impossible_form: ImpossibleForm | None = None, status: int = 200
 ) -> HttpResponse:
     atelier = participant.atelier
-    sort, category = fragments.clean_view(request.GET.get("sort"), request.GET.get("category", ""), atelier)
+    sort, category = reads.clean_view(request.GET.get("sort"), request.GET.get("category", ""), atelier)
     # Without JavaScript, "show more" reloads the page with more cards.
-    shown = _int_param(request, "shown", fragments.PAGE_SIZE, fragments.PAGE_SIZE, fragments.MAX_SHOWN)
-    board = fragments.load_board(atelier, sort=sort, category=category, limit=shown)
+    shown = _int_param(request, "shown", reads.PAGE_SIZE, reads.PAGE_SIZE, reads.MAX_SHOWN)
+    board = reads.load_board(atelier, sort=sort, category=category, limit=shown)
     my_me_toos = set(
         MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
             "impossible_id", flat=True
@@ -147,7 +148,7 @@ def _render_board(
         "category": category,
         "shown": len(board.impossibles),
         "has_more": board.has_more,
-        "next_shown": min(shown + fragments.PAGE_SIZE, fragments.MAX_SHOWN),
+        "next_shown": min(shown + reads.PAGE_SIZE, reads.MAX_SHOWN),
         "my_me_toos": my_me_toos,
         "my_impossibles": list(
             Impossible.objects.filter(author=participant, hidden=False)
@@ -178,10 +179,10 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
 def more_impossibles(request: HttpRequest, participant: Participant) -> HttpResponse:
     """The next cards of the board, appended by htmx under the ones shown."""
     atelier = participant.atelier
-    sort, category = fragments.clean_view(request.GET.get("sort"), request.GET.get("category", ""), atelier)
-    offset = _int_param(request, "offset", 0, 0, fragments.MAX_SHOWN)
-    impossibles, has_more = fragments.page_of_impossibles(
-        atelier.pk, sort=sort, category=category, offset=offset, limit=fragments.PAGE_SIZE
+    sort, category = reads.clean_view(request.GET.get("sort"), request.GET.get("category", ""), atelier)
+    offset = _int_param(request, "offset", 0, 0, reads.MAX_SHOWN)
+    impossibles, has_more = reads.page_of_impossibles(
+        atelier.pk, sort=sort, category=category, offset=offset, limit=reads.PAGE_SIZE
     )
     my_me_toos = set(
         MeToo.objects.filter(participant=participant, impossible__in=[i.pk for i in impossibles]).values_list(
@@ -195,7 +196,7 @@ def more_impossibles(request: HttpRequest, participant: Participant) -> HttpResp
         "sort": sort,
         "category": category,
         "shown": offset + len(impossibles),
-        "next_shown": min(offset + len(impossibles) + fragments.PAGE_SIZE, fragments.MAX_SHOWN),
+        "next_shown": min(offset + len(impossibles) + reads.PAGE_SIZE, reads.MAX_SHOWN),
         "my_me_toos": my_me_toos,
         "more_oob": True,
     }
@@ -261,7 +262,7 @@ def _refused(request: HttpRequest, participant: Participant, refusal: services.R
 
 
 def _visible_impossible_or_404(participant: Participant, impossible_id: int) -> Impossible:
-    impossible = fragments.impossibles_queryset(participant.atelier_id).filter(pk=impossible_id).first()
+    impossible = reads.impossibles_queryset(participant.atelier_id).filter(pk=impossible_id).first()
     if impossible is None:
         raise Http404
     return impossible

@@ -37,7 +37,7 @@ from django_htmx.http import trigger_client_event
 from boards import exporters, qr
 from boards.access import facilitator_required
 from boards.models import NEXT_STEP_MAX, ActionChange, Atelier, Pilot
-from boards.plan import ActionRow, Plan, action_history, build_plan
+from boards.plan_document import ActionRow, Plan, action_history, build_plan
 from boards.services import NotFound
 from boards.services import plan as plan_services
 

@@ -19,11 +19,37 @@
 (function () {
   "use strict";
 
+  /* The live protocol as boards/live/protocol.py names it (for_pages());
+   * tests/test_live_protocol.py checks that the two agree. */
+  var PROTOCOL = /* protocol */ {
+    "ids": {
+      "version": "live-version",
+      "ping": "live-ping",
+      "layer": "live-layer"
+    },
+    "kinds": {
+      "page": "page",
+      "event": "event",
+      "snapshot": "snapshot"
+    },
+    "messages": {
+      "ping": "ping",
+      "resync": "resync"
+    },
+    "retried": [
+      1006,
+      1011,
+      1012,
+      1013
+    ],
+    "refusedFrom": 4000
+  } /* /protocol */;
+  var IDS = PROTOCOL.ids;
+  var MARKER = new RegExp('id="' + IDS.version + '" data-version="(\\d+)" data-kind="(\\w+)"');
+  var PING_REPLY = new RegExp('^<div id="' + IDS.ping + '" data-version="(\\d+)"');
+  var LAYER = new RegExp('^<div id="' + IDS.layer + '" data-state="(up|down)"');
   var PING_MS = 25000;
   var INTERRUPTED_PING_MS = 10000;
-  var MARKER = /id="live-version" data-version="(\d+)" data-kind="(\w+)"/;
-  var PING_REPLY = /^<div id="live-ping" data-version="(\d+)"/;
-  var LAYER = /^<div id="live-layer" data-state="(up|down)"/;
   var CATCH_UP_MS = 3000;
   var PING_TIMEOUT_MS = 10000;
   // Reconnecting after a clean close: full jitter over an exponential
@@ -44,7 +70,7 @@
   function byId(id) { return document.getElementById(id); }
 
   function currentVersion() {
-    var marker = byId("live-version");
+    var marker = byId(IDS.version);
     return marker ? parseInt(marker.dataset.version, 10) : 0;
   }
 
@@ -74,12 +100,12 @@
     if (!socket) return;
     var list = byId("impossible-list");
     var view = list ? { sort: list.dataset.sort, category: list.dataset.category } : {};
-    socket.send(JSON.stringify({ type: "resync", version: currentVersion(), sort: view.sort, category: view.category }));
+    socket.send(JSON.stringify({ type: PROTOCOL.messages.resync, version: currentVersion(), sort: view.sort, category: view.category }));
   }
 
   function ping() {
     if (!socket) return;
-    socket.send(JSON.stringify({ type: "ping", version: currentVersion() }));
+    socket.send(JSON.stringify({ type: PROTOCOL.messages.ping, version: currentVersion() }));
     if (!silence) {
       silence = setTimeout(function () {
         silence = null;
@@ -257,7 +283,7 @@
     socket = null;
     var code = event.detail.event.code;
     // 4xxx: refused for good (not a member, foreign origin); htmx won't retry.
-    if (code >= 4000 && code < 5000) {
+    if (code >= PROTOCOL.refusedFrom && code < PROTOCOL.refusedFrom + 1000) {
       setStatus("refused");
       return;
     }
@@ -265,7 +291,7 @@
     // htmx retries only 1006/1011/1012/1013; a server closing cleanly (a
     // restart, daphne's socket timeout) says 1000/1001, and the room must
     // come back all the same.
-    if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && event.detail.socketWrapper) {
+    if (PROTOCOL.retried.indexOf(code) < 0 && event.detail.socketWrapper) {
       var closed = event.detail.socketWrapper;
       setTimeout(function () { closed.reconnect(); }, reconnectDelay(cleanRetries));
       cleanRetries += 1;
@@ -319,13 +345,13 @@
     var match = MARKER.exec(event.detail.message.slice(0, 200));
     if (document.body.dataset.screen === "refresh") {
       event.preventDefault();
-      if (match && parseInt(match[1], 10) > currentVersion()) byId("live-version").dataset.version = match[1];
+      if (match && parseInt(match[1], 10) > currentVersion()) byId(IDS.version).dataset.version = match[1];
       scheduleRefresh();
       return;
     }
     if (!match) return;  // unversioned (presence count)
     var incoming = parseInt(match[1], 10);
-    if (match[2] === "snapshot") return;
+    if (match[2] === PROTOCOL.kinds.snapshot) return;
     var current = currentVersion();
     if (incoming <= current) {
       event.preventDefault();

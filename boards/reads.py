@@ -1,7 +1,6 @@
-"""Reads the board and renders the partials that pages and pushes share.
+"""The board as pages, htmx responses and pushes read it: a page of
+impossibles in display order, the atelier's figures, in one consistent read.
 
-The page, the htmx responses and the WebSocket pushes all render the same
-partials of `boards/board.html`, so a live update cannot drift from a reload.
 Query counts here are constant: they do not grow with the board.
 """
 
@@ -9,13 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Prefetch, Q, Sum
-from django.template.loader import render_to_string
-from django.utils import translation
+from django.db.models import Count, Prefetch, Sum
 
-from boards import broadcast
 from boards.models import Atelier, HelpOffer, Impossible, Participant, PlanAction
 
 SORTS = ("recent", "top")
@@ -23,7 +18,6 @@ SORTS = ("recent", "top")
 # snapshots and its query count stay the same size however big the board.
 PAGE_SIZE = 40
 MAX_SHOWN = 1000
-SNAPSHOT_CACHE_SECONDS = 300
 
 
 @dataclass
@@ -159,102 +153,3 @@ def load_board(atelier: Atelier, *, sort: str = "recent", category: str = "", li
         sort=sort,
         category=category,
     )
-
-
-# --- Live messages ----------------------------------------------------------
-
-
-def _event_context(atelier_id: int, event: broadcast.Event) -> dict:
-    kind = event["type"]
-    context: dict = {
-        "event": kind,
-        "atelier": Atelier.objects.select_related("spotlight").get(pk=atelier_id),
-        "stats": load_stats(atelier_id),
-        "removed": [],
-    }
-    if kind == "impossible.hidden":
-        context["removed"] = [event["impossible"]]
-    elif kind == "impossible.merged":
-        context["removed"] = [event["merged"]]
-    # Phones quote the spotlighted statement in #atelier-state: resend it when
-    # moderation may have moved the spotlight (hiding or merging clears or
-    # moves it) or changed its text.
-    context["with_state"] = bool(context["removed"]) or (
-        kind == "impossible.edited" and context["atelier"].spotlight_id == event["impossible"]
-    )
-    if kind in {
-        "impossible.posted",
-        "metoo.changed",
-        "offer.posted",
-        "offers.changed",
-        "impossible.edited",
-        "impossible.merged",
-        "action.changed",
-    }:
-        impossible = impossibles_queryset(atelier_id).filter(pk=event["impossible"]).first()
-        if impossible is None:
-            # Hidden or deleted since: the stats still changed.
-            context["event"] = "stats"
-        context["impossible"] = impossible
-    elif kind == "participant.updated":
-        # Only bylines that show (or showed) the name: redrawing an anonymous
-        # one would tell whose it is.
-        authored = Impossible.objects.visible().filter(atelier_id=atelier_id, author_id=event["participant"])
-        if "impossibles" in event:
-            authored = authored.filter(pk__in=event["impossibles"])
-        else:
-            authored = authored.filter(anonymous=False)
-        context["authored"] = list(authored.select_related("author"))
-        context["offered_on"] = list(
-            impossibles_queryset(atelier_id)
-            .filter(Q(offers__author_id=event["participant"]) & Q(offers__hidden=False))
-            .distinct()
-        )
-    return context
-
-
-def event_messages(atelier_id: int, version: int, event: broadcast.Event) -> dict[str, str]:
-    """Render one event once per language: {language: html}."""
-    context = _event_context(atelier_id, event)
-    # Pushed fragments are shared by everyone, so they carry no CSRF token
-    # (`shared`): htmx sends the token from the page's <body hx-headers>.
-    context.update(version=version, kind="event", oob=True, shared=True)
-    messages = {}
-    for language in broadcast.languages():
-        with translation.override(language):
-            messages[language] = render_to_string("boards/live/event.html", context)
-    return messages
-
-
-def presence_message(online: int) -> str:
-    # Language-neutral (just a number), so one render serves every group.
-    return render_to_string("boards/live/presence.html", {"online": online, "oob": True})
-
-
-def snapshot_message(atelier: Atelier, language: str, sort: str = "recent", category: str = "") -> tuple[int, str]:
-    """The board as the client views it (first page, its sort and category),
-    as one push. Cached per version, language and view, so a room
-    reconnecting at once renders each view once."""
-    version = Atelier.objects.values_list("version", flat=True).get(pk=atelier.pk)
-    html = cache.get(_snapshot_key(atelier.pk, version, language, sort, category))
-    if html is None:
-        board = load_board(atelier, sort=sort, category=category)
-        with translation.override(language):
-            html = render_to_string(
-                "boards/live/snapshot.html",
-                {
-                    "board": board,
-                    "version": board.version,
-                    "kind": "snapshot",
-                    "oob": True,
-                    "stats": board.stats,
-                    "shared": True,
-                },
-            )
-        version = board.version
-        cache.set(_snapshot_key(atelier.pk, version, language, sort, category), html, SNAPSHOT_CACHE_SECONDS)
-    return version, html
-
-
-def _snapshot_key(atelier_id: int, version: int, language: str, sort: str, category: str) -> str:
-    return f"snapshot:{atelier_id}:{version}:{language}:{sort}:{category}"

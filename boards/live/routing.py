@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from boards import consumers
+from boards.live import consumers
 
 websocket_urlpatterns = [
     path("ws/a/<str:code>/", consumers.BoardConsumer.as_asgi()),

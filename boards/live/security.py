@@ -15,9 +15,10 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from boards.live.protocol import Close
+
 logger = logging.getLogger(__name__)
 
-CLOSE_FORBIDDEN_ORIGIN = 4003
 
 # scheme "://" host [":" port], nothing else (RFC 6454): no user, path or query.
 _SERIALIZED_ORIGIN = re.compile(r"https?://(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?", re.I)
@@ -83,7 +84,7 @@ class OriginValidator:
             "websocket refused: origin %r not allowed",
             origin,
             event="ws.reject",
-            code=CLOSE_FORBIDDEN_ORIGIN,
+            code=int(Close.FORBIDDEN_ORIGIN),
             origin=origin,
             reason="origin",
             path=scope.get("path"),
@@ -168,4 +169,4 @@ async def _refuse(receive, send) -> None:
     if message["type"] != "websocket.connect":
         return
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN_ORIGIN})
+    await send({"type": "websocket.close", "code": int(Close.FORBIDDEN_ORIGIN)})

@@ -1,0 +1,325 @@
+"""This process's side of the channel layer: one relay per group fans each
+push out to the local sockets, presence changes are coalesced, and the
+layer's health is watched.
+
+A push reaches a process once per atelier and language: one relay per
+process subscribes to the group and writes the frame to every local socket
+of that group. Sockets do not each take the push through the channel layer
+(receive, decode, dispatch), which was most of a push's cost in a full room
+(docs/benchmarks.md).
+
+While Redis is away a process's sockets stay open but hear nothing, so each
+process that has sockets checks its layer every few seconds (`LayerWatch`):
+its sockets are told when live updates stop and when they come back, and
+then ask for the board if they fell behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import uuid
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from boards.live import messages, presence, protocol, publish
+
+logger = logging.getLogger(__name__)
+
+
+class Socket(Protocol):
+    """What a relay needs of a socket (boards.live.consumers.BoardConsumer)."""
+
+    accepted: bool
+
+    async def send(self, text_data: str) -> None: ...
+
+    async def close(self, code: int) -> None: ...
+
+
+# --- One relay per group and process ---------------------------------------------------------
+
+
+class GroupRelay:
+    """This process's single subscription to one group, fanning its pushes
+    out to the local sockets that joined it."""
+
+    def __init__(self, group: str, layer) -> None:
+        self.group = group
+        self.layer = layer
+        self.sockets: set[Socket] = set()
+        self.ready = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(self.group, self.channel)
+        self.task = asyncio.ensure_future(self._forward())
+        watch_layer(self.layer, self)
+        self.ready.set()
+
+    async def stop(self) -> None:
+        await self.ready.wait()
+        unwatch_layer(self.layer, self)
+        if self.task is not None:
+            self.task.cancel()
+        try:
+            await self.layer.group_discard(self.group, self.channel)
+        except Exception:
+            logger.warning("could not leave group %s", self.group)
+
+    async def _forward(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis away: pushes are lost meanwhile, clients resync.
+                logger.warning("relay for %s lost the channel layer; retrying", self.group)
+                await asyncio.sleep(1)
+                continue
+            for socket in [socket for socket in self.sockets if socket.accepted]:
+                try:
+                    if message.get("type") == protocol.CLOSE:
+                        await socket.close(code=message.get("code", protocol.Close.GONE))
+                    else:
+                        await socket.send(text_data=message["html"])
+                except Exception:
+                    logger.info("push to a closing socket of %s dropped", self.group)
+
+    async def layer_changed(self, html: str) -> None:
+        """The channel layer stopped or resumed (LayerWatch): tell the local sockets."""
+        for socket in [socket for socket in self.sockets if socket.accepted]:
+            with contextlib.suppress(Exception):
+                await socket.send(text_data=html)
+
+
+_relays: dict[tuple[asyncio.AbstractEventLoop, str], GroupRelay] = {}
+
+
+async def join(group: str, socket: Socket, layer) -> None:
+    """Relay `group`'s pushes to `socket` from now on."""
+    key = (asyncio.get_running_loop(), group)
+    relay = _relays.get(key)
+    if relay is None:
+        relay = _relays[key] = GroupRelay(group, layer)
+        relay.sockets.add(socket)
+        try:
+            await relay.start()
+        except Exception:
+            _relays.pop(key, None)
+            raise
+    else:
+        relay.sockets.add(socket)
+        await relay.ready.wait()
+
+
+async def leave(group: str, socket: Socket) -> None:
+    key = (asyncio.get_running_loop(), group)
+    relay = _relays.get(key)
+    if relay is None:
+        return
+    relay.sockets.discard(socket)
+    if not relay.sockets:
+        # Unlisted first: a socket arriving meanwhile starts a fresh relay.
+        _relays.pop(key, None)
+        await relay.stop()
+
+
+# --- Presence, coalesced ----------------------------------------------------------------------
+
+# Presence changes are coalesced: a room of 300 people walking in must not
+# become 300 × 300 frames.
+PRESENCE_DELAY_SECONDS = 1.0
+_presence_pending: dict[int, asyncio.Task] = {}
+
+
+async def _publish_presence_later(atelier_id: int) -> None:
+    try:
+        await asyncio.sleep(PRESENCE_DELAY_SECONDS)
+    finally:
+        _presence_pending.pop(atelier_id, None)
+    try:
+        online = await database_sync_to_async(presence.online_count)(atelier_id)
+    except Exception:
+        logger.exception("could not count who is online in atelier %s", atelier_id)
+        return
+    html = messages.presence_message(online)
+    await publish.send_async(atelier_id, dict.fromkeys(messages.languages(), html))
+
+
+def presence_changed(atelier_id: int) -> None:
+    """Someone came or left: the room hears the new count within a second."""
+    if atelier_id not in _presence_pending:
+        _presence_pending[atelier_id] = asyncio.ensure_future(_publish_presence_later(atelier_id))
+
+
+# --- Is the channel layer carrying messages? -------------------------------------------------
+
+PROBE_EVERY_SECONDS = 2.0
+PROBE_TIMEOUT_SECONDS = 2.0
+# A socket that cannot join the layer is closed after this long (seconds).
+PUT_OFF_SECONDS = (3.0, 8.0)
+
+
+class LayerListener(Protocol):
+    async def layer_changed(self, html: str) -> None: ...
+
+
+class LayerWatch:
+    """One process's round trip through its channel layer (a message sent to a
+    channel of its own must come back), every few seconds while some of its
+    sockets listen. A publish that fails or a subscription that went deaf with
+    Redis both count as down; listeners hear LAYER_DOWN, then LAYER_UP."""
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        self.listeners: set[LayerListener] = set()
+        self.up = True
+        self.task: asyncio.Task | None = None
+        self.channel: str | None = None
+        self.echo: asyncio.Queue[str] = asyncio.Queue()
+
+    def add(self, listener: LayerListener) -> None:
+        self.listeners.add(listener)
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        receiver: asyncio.Task | None = None
+        try:
+            while self.listeners:
+                if receiver is None and self.channel is not None:
+                    receiver = asyncio.ensure_future(self._receive(self.channel))
+                up = await self._probe()
+                if up != self.up:
+                    self.up = up
+                    if up:
+                        logger.warning("channel layer is back: live updates resume, clients resync")
+                    else:
+                        logger.warning("channel layer unavailable: live updates stop, clients are told")
+                    for listener in list(self.listeners):
+                        await listener.layer_changed(protocol.LAYER_UP if up else protocol.LAYER_DOWN)
+                await asyncio.sleep(PROBE_EVERY_SECONDS)
+        finally:
+            if receiver is not None:
+                receiver.cancel()
+            self.channel = None
+
+    async def _probe(self) -> bool:
+        token = uuid.uuid4().hex
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                if self.channel is None:
+                    self.channel = await self.layer.new_channel("probe.")
+                    return True
+                await self.layer.send(self.channel, {"type": "probe", "token": token})
+                while await self.echo.get() != token:
+                    pass
+                return True
+        except Exception:
+            return False
+
+    async def _receive(self, channel: str) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1)
+                continue
+            self.echo.put_nowait(message.get("token", ""))
+
+
+_watches: dict[tuple[asyncio.AbstractEventLoop, int], LayerWatch] = {}
+
+
+def watch_layer(layer, listener: LayerListener) -> None:
+    """Tell `listener` when this process's channel layer stops or resumes
+    carrying messages, until `unwatch_layer`. The in-memory layer never does."""
+    if type(layer).__name__ == "InMemoryChannelLayer":
+        return
+    key = (asyncio.get_running_loop(), id(layer))
+    watch = _watches.get(key)
+    if watch is None:
+        watch = _watches[key] = LayerWatch(layer)
+    watch.add(listener)
+
+
+def unwatch_layer(layer, listener: LayerListener) -> None:
+    watch = _watches.get((asyncio.get_running_loop(), id(layer)))
+    if watch is None:
+        return
+    watch.listeners.discard(listener)
+    if not watch.listeners:
+        # Nobody left to tell: stop now rather than at the next probe.
+        _watches.pop((asyncio.get_running_loop(), id(layer)), None)
+        if watch.task is not None:
+            watch.task.cancel()
+
+
+async def put_off(receive, send) -> None:
+    """A socket that got no channel (the layer is away): accept it, say live
+    updates are interrupted, and close it with 1011 a few seconds later.
+    A socket that opened resets htmx's back-off, so this pause is what paces
+    a room's retries; meanwhile the page shows the right state."""
+    if (await receive())["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": protocol.LAYER_DOWN})
+    try:
+        async with asyncio.timeout(random.uniform(*PUT_OFF_SECONDS)):
+            while (await receive())["type"] != "websocket.disconnect":
+                pass  # pings and resyncs wait for the layer
+            return
+    except TimeoutError:
+        await send({"type": "websocket.close", "code": int(protocol.Close.TRY_AGAIN)})
+
+
+# --- The health check's round trip --------------------------------------------------------------
+
+# A layer that takes longer than this to echo one message cannot carry a room.
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+async def check_layer() -> None:
+    """Send this process a message through its channel layer and get it back;
+    raise if that fails or takes longer than HEALTH_TIMEOUT_SECONDS."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured")
+    await asyncio.wait_for(_round_trip(layer), HEALTH_TIMEOUT_SECONDS)
+
+
+async def _release(layer: Any, channel: str) -> None:
+    # Layers have no "delete channel": a consumer gives its channel up by
+    # having its pending receive cancelled, which is when channels_redis'
+    # pubsub layer unsubscribes. Do the same, or every check would leave a
+    # subscription behind in Redis.
+    pending = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)  # let it start waiting
+    pending.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await pending
+
+
+async def _round_trip(layer: Any) -> None:
+    channel = await layer.new_channel()
+    token = secrets.token_hex(8)
+    try:
+        await layer.send(channel, {"type": "healthz.ping", "token": token})
+    except BaseException:
+        await _release(layer, channel)
+        raise
+    # A receive cancelled by the timeout releases the channel itself.
+    message = await layer.receive(channel)
+    await _release(layer, channel)
+    if message.get("token") != token:
+        raise RuntimeError("the channel layer answered with another message")
