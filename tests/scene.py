@@ -259,7 +259,7 @@ def build_evening() -> Evening:
     )
     # Nobody listens yet: rendering every write's live fragments would only
     # slow the build down.
-    with mock.patch("boards.publish.publish"):
+    with mock.patch("boards.live.publish.publish"):
         live = {language: _build_live(language, user) for language in LANGUAGES}
         plan = {language: _build_plan(language, user) for language in LANGUAGES}
     created = [a.atelier_id for a in (*live.values(), *plan.values())]

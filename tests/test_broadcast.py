@@ -177,7 +177,7 @@ def broken_layer(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_channel_layer_does_not_fail_a_post(alice, broken_layer, events, caplog):
-    with caplog.at_level(logging.WARNING, logger="boards.broadcast"):
+    with caplog.at_level(logging.WARNING, logger="boards.live.publish"):
         response = alice.post(
             "/a/TST234/impossibles/",
             {"statement": "Impossible malgré Redis", "category": "autre", "submission_key": "k1"},
@@ -229,7 +229,7 @@ def test_a_failing_render_does_not_fail_the_write(alice, monkeypatch, events, ca
 
     monkeypatch.setattr(messages, "event_messages", explode)
 
-    with caplog.at_level(logging.ERROR, logger="boards.broadcast"):
+    with caplog.at_level(logging.ERROR, logger="boards.live.publish"):
         response = alice.post(
             "/a/TST234/impossibles/", {"statement": "Impossible quand même", "category": "autre", "submission_key": "k"}
         )

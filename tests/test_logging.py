@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def record(message: str = "websocket refused", *args, level: int = logging.WARNING, **extra) -> logging.LogRecord:
     """A record as `logger.warning(message, *args, extra=extra)` makes it."""
-    logger = logging.getLogger("boards.security")
+    logger = logging.getLogger("boards.live.security")
     return logger.makeRecord(logger.name, level, "security.py", 42, message, args, None, extra=extra)
 
 
@@ -36,7 +36,7 @@ def formatted(log_record: logging.LogRecord) -> dict:
 def test_a_line_has_timestamp_level_logger_and_message():
     entry = formatted(record("websocket refused: origin %r", "https://evil.example"))
     assert entry["level"] == "WARNING"
-    assert entry["logger"] == "boards.security"
+    assert entry["logger"] == "boards.live.security"
     assert entry["message"] == "websocket refused: origin 'https://evil.example'"
     moment = datetime.datetime.fromisoformat(entry["timestamp"])
     assert moment.utcoffset() == datetime.timedelta(0)
@@ -61,7 +61,7 @@ def test_the_records_own_attributes_are_not_repeated():
 
 def test_an_extra_cannot_overwrite_the_standard_fields():
     entry = formatted(record(level=logging.ERROR, logger="spoofed", timestamp="yesterday"))
-    assert entry["level"] == "ERROR" and entry["logger"] == "boards.security"
+    assert entry["level"] == "ERROR" and entry["logger"] == "boards.live.security"
     assert entry["timestamp"] != "yesterday"
 
 
@@ -83,7 +83,7 @@ def test_a_value_json_cannot_write_at_all_spoils_only_itself():
 
 
 def test_an_exception_keeps_its_traceback_on_the_same_line():
-    logger = logging.getLogger("boards.consumers")
+    logger = logging.getLogger("boards.live.consumers")
     try:
         raise ValueError("déjà vu\nsecond line")
     except ValueError:
@@ -147,7 +147,7 @@ def test_a_configured_process_writes_json_lines_to_stderr():
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     lines = [json.loads(line) for line in result.stderr.splitlines()]
-    (entry,) = [line for line in lines if line["logger"] == "boards.consumers"]
+    (entry,) = [line for line in lines if line["logger"] == "boards.live.consumers"]
     assert entry["message"] == "websocket connected"
     assert entry["level"] == "INFO"
     assert entry["event"] == "ws.connect" and entry["atelier"] == "CGNC16"
