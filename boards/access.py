@@ -4,7 +4,6 @@ first; nobody re-derives access inline."""
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any
@@ -13,10 +12,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.signing import Signer
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from boards import ratelimit
+from boards.locale import atelier_locale
 from boards.models import Atelier, Participant, Pilot
 
 if TYPE_CHECKING:
@@ -129,11 +128,6 @@ def forget_participant(request: HttpRequest, atelier_id: int) -> None:
     request.session.cycle_key()
 
 
-def atelier_time_zone(atelier: Atelier) -> timezone.override:
-    """Dates and times of an atelier's pages read as where it takes place."""
-    return timezone.override(zoneinfo.ZoneInfo(atelier.time_zone))
-
-
 def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Resolve the atelier from the URL code and the participant from the
     session; send people who have not joined yet to the join page."""
@@ -146,7 +140,7 @@ def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
             return too_many_attempts(request)
         if participant is None:
             return redirect("boards:join", code=atelier.code)
-        with atelier_time_zone(atelier):
+        with atelier_locale(atelier, room=False):
             return view(request, participant, *args, **kwargs)
 
     return wrapper
@@ -163,7 +157,7 @@ def facilitator_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         atelier = get_atelier_or_404(code)
         if not atelier.is_facilitated_by(request.user):
             raise Http404
-        with atelier_time_zone(atelier):
+        with atelier_locale(atelier, room=False):
             return view(request, atelier, *args, **kwargs)
 
     return wrapper
@@ -190,16 +184,69 @@ def viewer_for_scope(scope: dict, code: str) -> Viewer | None:
     return Viewer(atelier=atelier, participant=participant, facilitator=facilitator)
 
 
-def viewer_for_link(kind: str, token: str) -> Viewer | None:
-    """A page opened through the plan's public link ("plan") or a pilot's
-    follow-up link ("suivi"); None when the link is unknown, revoked or expired."""
-    if not token or len(token) > 64:
+# --- Links without an account: the published plan, a pilot's follow-up ---------------------
+
+LINK_MAX = 64
+
+
+def shared_atelier(token: str) -> Atelier | None:
+    """The atelier whose published plan this link opens (None: unknown or revoked)."""
+    if not token or len(token) > LINK_MAX:
         return None
+    return Atelier.objects.filter(share_token=token).first()
+
+
+def working_pilot(token: str) -> Pilot | None:
+    """The pilot whose follow-up link this is (None: unknown, renewed or expired)."""
+    if not token or len(token) > LINK_MAX:
+        return None
+    pilot = Pilot.objects.select_related("atelier", "participant").filter(token=token).first()
+    return None if pilot is None or pilot.link_expired() else pilot
+
+
+def link_gone(request: HttpRequest, kind: str) -> HttpResponse:
+    """« Ce lien ne fonctionne plus… », as the link's open pages say it too."""
+    return render(request, "boards/plan/link_gone.html", {"kind": kind}, status=404)
+
+
+def shared_plan_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The published plan's pages: the atelier from the link in the URL, in
+    its language and time zone (it is read by the room and the territory)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        atelier = shared_atelier(token)
+        if atelier is None:
+            return link_gone(request, "plan")
+        with atelier_locale(atelier):
+            return view(request, atelier, *args, **kwargs)
+
+    return wrapper
+
+
+def pilot_link_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A pilot's follow-up pages: the pilot from the link in the URL, in the
+    atelier's language and time zone."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        pilot = working_pilot(token)
+        if pilot is None:
+            return link_gone(request, "suivi")
+        with atelier_locale(pilot.atelier):
+            return view(request, pilot, *args, **kwargs)
+
+    return wrapper
+
+
+def viewer_for_link(kind: str, token: str) -> Viewer | None:
+    """The socket of a page opened through the plan's public link ("plan") or
+    a pilot's follow-up link ("suivi"); None when the link no longer works."""
     if kind == "plan":
-        atelier = Atelier.objects.filter(share_token=token).first()
+        atelier = shared_atelier(token)
     elif kind == "suivi":
-        pilot = Pilot.objects.select_related("atelier").filter(token=token).first()
-        atelier = pilot.atelier if pilot and not pilot.link_expired() else None
+        pilot = working_pilot(token)
+        atelier = pilot.atelier if pilot else None
     else:
         atelier = None
     if atelier is None:

@@ -12,10 +12,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from boards import services
 from boards.access import session_key
 from boards.live import publish
 from boards.models import Atelier, Category, Impossible, Role
+from boards.services import participation
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def other_atelier(db) -> Atelier:
 
 
 def _persona(atelier: Atelier, name: str, role: str):
-    participant = services.join_atelier(atelier, name=name, organisation=f"{name} SARL", role=role)
+    participant = participation.join_atelier(atelier, name=name, organisation=f"{name} SARL", role=role)
     client = Client()
     session = client.session
     session[session_key(atelier.pk)] = participant.pk
@@ -61,7 +61,7 @@ def outsider(db):
 
 def post_impossible(participant, statement: str = "Impossible de recruter des soudeurs", **extra) -> Impossible:
     fields = {"category": Category.RECRUITMENT, "submission_key": secrets.token_urlsafe(8), **extra}
-    return services.post_impossible(participant, statement=statement, **fields)
+    return participation.post_impossible(participant, statement=statement, **fields)
 
 
 # The site as the socket tests' browser reaches it: its Host header and its pages' origin.

@@ -38,6 +38,7 @@ from unittest import mock
 
 import pytest
 
+from boards.services import participation
 from tests import test_browser
 
 if TYPE_CHECKING:
@@ -156,41 +157,42 @@ def _new_atelier(language: str, title: str, user, **fields):
 
 
 def _build_live(language: str, user) -> Atelier:
-    from boards import services
     from boards.services import facilitation
 
     atelier = _new_atelier(language, "Atelier de l'impossible — Cognac", user)
-    alice = services.join_atelier(atelier, name="Alice Martin", organisation="Tonnellerie Martin", role="entrepreneur")
+    alice = participation.join_atelier(
+        atelier, name="Alice Martin", organisation="Tonnellerie Martin", role="entrepreneur"
+    )
     people = [
-        services.join_atelier(atelier, name=f"Personne {n}", organisation=f"Entreprise {n}", role="pair")
+        participation.join_atelier(atelier, name=f"Personne {n}", organisation=f"Entreprise {n}", role="pair")
         for n in range(12)
     ]
-    long_one = services.post_impossible(
+    long_one = participation.post_impossible(
         alice, statement=LONG_STATEMENT, details=LONG_DETAILS, category="recrutement", submission_key=_key()
     )
     for person, message in zip(people, OFFER_MESSAGES, strict=True):
-        services.offer_help(
+        participation.offer_help(
             person, long_one.pk, kind="expertise", message=message, contact="06 12 34 56 78", submission_key=_key()
         )
     for person in people[:7]:
-        services.set_me_too(person, long_one.pk, on=True)
-    local = services.post_impossible(
+        participation.set_me_too(person, long_one.pk, on=True)
+    local = participation.post_impossible(
         people[0],
         statement="Impossible de trouver un local pour un atelier de soudure",
         details="Il faut 200 m² et une ventilation.",
         category="foncier",
         submission_key=_key(),
     )
-    services.set_me_too(alice, local.pk, on=True)
-    anonymous = services.post_impossible(
+    participation.set_me_too(alice, local.pk, on=True)
+    anonymous = participation.post_impossible(
         people[1],
         statement="Impossible de répondre aux marchés publics : trop de paperasse pour une PME",
         category="reglementation",
         anonymous=True,
         submission_key=_key(),
     )
-    services.set_me_too(alice, anonymous.pk, on=True)
-    services.set_me_too(people[2], anonymous.pk, on=True)
+    participation.set_me_too(alice, anonymous.pk, on=True)
+    participation.set_me_too(people[2], anonymous.pk, on=True)
     facilitation.set_spotlight(atelier.pk, long_one.pk)
     facilitation.start_timer(atelier.pk, minutes=90, label="Dites « moi aussi »")
     return Atelier(
@@ -203,41 +205,41 @@ def _build_live(language: str, user) -> Atelier:
 
 
 def _build_plan(language: str, user) -> Atelier:
-    from boards import services
     from boards.models import Pilot
-    from boards.services import facilitation
-    from boards.services import plan as plan_services
+    from boards.services import facilitation, plan
 
     atelier = _new_atelier(language, "Atelier de l'impossible — Jarnac", user)
-    alice = services.join_atelier(atelier, name="Alice Martin", organisation="Tonnellerie Martin", role="entrepreneur")
-    chloe = services.join_atelier(atelier, name="Chloé Durand", organisation="Mairie de Jarnac", role="agent")
-    soudeurs = services.post_impossible(
+    alice = participation.join_atelier(
+        atelier, name="Alice Martin", organisation="Tonnellerie Martin", role="entrepreneur"
+    )
+    chloe = participation.join_atelier(atelier, name="Chloé Durand", organisation="Mairie de Jarnac", role="agent")
+    soudeurs = participation.post_impossible(
         alice, statement="Impossible de recruter des soudeurs à Jarnac", category="recrutement", submission_key=_key()
     )
-    offer = services.offer_help(
+    offer = participation.offer_help(
         chloe, soudeurs.pk, kind="contact", message="Je connais le lycée professionnel", submission_key=_key()
     )
-    services.set_me_too(chloe, soudeurs.pk, on=True)
-    banque = services.post_impossible(
+    participation.set_me_too(chloe, soudeurs.pk, on=True)
+    banque = participation.post_impossible(
         chloe, statement="Impossible de financer une nouvelle machine", category="financement", submission_key=_key()
     )
-    services.set_me_too(alice, banque.pk, on=True)
+    participation.set_me_too(alice, banque.pk, on=True)
     facilitation.set_phase(atelier.pk, "plan")
     facilitation.set_authors_can_plan(atelier.pk, True)
-    actor = plan_services.Actor.facilitator(user)
-    action = plan_services.create_action(
+    actor = plan.Actor.facilitator(user)
+    action = plan.create_action(
         atelier.pk,
         soudeurs.pk,
         actor=actor,
         title="Réunir les soudeurs retraités du bassin",
-        pilot=plan_services.PilotChoice(participant_id=alice.pk),
+        pilot=plan.PilotChoice(participant_id=alice.pk),
         helpers=[offer.pk],
         next_step="Écrire au lycée avant la fin du mois",
         due_on=datetime.date(2027, 6, 30),
         submission_key=_key(),
     )
-    plan_services.update_action(atelier.pk, action.pk, actor=actor, status="en_cours")
-    share_token = plan_services.publish_plan(atelier.pk)
+    plan.update_action(atelier.pk, action.pk, actor=actor, status="en_cours")
+    share_token = plan.publish_plan(atelier.pk)
     pilot = Pilot.objects.get(atelier_id=atelier.pk, participant=alice)
     return Atelier(
         code=atelier.code,

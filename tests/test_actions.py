@@ -10,10 +10,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
+from boards.access import working_pilot
 from boards.live import messages
 from boards.models import ActionChange, ActionStatus, Atelier, HelpKind, Pilot, PlanAction
-from boards.services import NotFound, Refused, offer_help
 from boards.services import facilitation as facilitation_services
+from boards.services.core import NotFound, Refused
+from boards.services.participation import offer_help
 from boards.services.plan import Actor, PilotChoice, create_action, delete_action, follow_up, update_action
 from tests.conftest import post_impossible
 
@@ -294,8 +296,8 @@ def test_a_pilot_follows_up_through_their_link_even_after_the_atelier(atelier, b
     action = _create(atelier, impossible, actor)
     facilitation_services.set_phase(atelier.pk, "clos")
 
-    follow_up(action.pilot.token, action.pk, status=ActionStatus.DONE, next_step="Première embauche le 3 mai")
-    follow_up(action.pilot.token, action.pk, status=ActionStatus.DONE, next_step="Première embauche le 3 mai")
+    follow_up(action.pilot, action.pk, status=ActionStatus.DONE, next_step="Première embauche le 3 mai")
+    follow_up(action.pilot, action.pk, status=ActionStatus.DONE, next_step="Première embauche le 3 mai")
 
     action.refresh_from_db()
     assert action.status == ActionStatus.DONE
@@ -309,9 +311,10 @@ def test_a_pilot_link_only_reaches_that_pilots_actions(atelier, board):
     mine = _create(atelier, impossible, actor, submission_key="a")
     theirs = _create(atelier, impossible, actor, submission_key="b", pilot=PilotChoice(name="Pôle emploi"))
     with pytest.raises(NotFound):
-        follow_up(mine.pilot.token, theirs.pk, status=ActionStatus.DONE, next_step="")
-    with pytest.raises(NotFound):
-        follow_up("not-a-token", mine.pk, status=ActionStatus.DONE, next_step="")
+        follow_up(mine.pilot, theirs.pk, status=ActionStatus.DONE, next_step="")
+    # A link that names no pilot reaches no pilot (boards.access, tested over HTTP in test_plan_permissions).
+    assert working_pilot("not-a-token") is None
+    assert working_pilot(mine.pilot.token) == mine.pilot
     theirs.refresh_from_db()
     assert theirs.status == ActionStatus.TODO
 

@@ -14,9 +14,9 @@ from django.db import transaction
 from django.utils import translation
 from pytest_django.asserts import assertRedirects
 
-from boards import services
 from boards.live import messages, protocol, publish
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
+from boards.services import participation
 from tests.conftest import post_impossible
 
 LANGUAGES = [code for code, _name in settings.LANGUAGES]
@@ -46,7 +46,7 @@ def test_saying_moi_aussi_emits_metoo_changed(alice, bob, events, django_capture
     impossible = post_impossible(alice.participant)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.set_me_too(bob.participant, impossible.pk, on=True)
+        participation.set_me_too(bob.participant, impossible.pk, on=True)
         assert events == []
 
     assert events == [(impossible.atelier_id, 2, {"type": "metoo.changed", "impossible": impossible.pk})]
@@ -54,10 +54,10 @@ def test_saying_moi_aussi_emits_metoo_changed(alice, bob, events, django_capture
 
 def test_withdrawing_moi_aussi_emits_metoo_changed(alice, bob, events, django_capture_on_commit_callbacks):
     impossible = post_impossible(alice.participant)
-    services.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.set_me_too(bob.participant, impossible.pk, on=False)
+        participation.set_me_too(bob.participant, impossible.pk, on=False)
 
     assert events == [(impossible.atelier_id, 3, {"type": "metoo.changed", "impossible": impossible.pk})]
 
@@ -66,7 +66,7 @@ def test_offering_help_emits_offer_posted(alice, bob, events, django_capture_on_
     impossible = post_impossible(alice.participant)
 
     with django_capture_on_commit_callbacks(execute=True):
-        offer = services.offer_help(
+        offer = participation.offer_help(
             bob.participant, impossible.pk, kind=HelpKind.EXPERTISE, message="Je connais", submission_key="o1"
         )
         assert events == []
@@ -78,7 +78,7 @@ def test_offering_help_emits_offer_posted(alice, bob, events, django_capture_on_
 
 def test_updating_a_profile_emits_participant_updated(alice, events, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        services.update_participant(alice.participant, name="Alice B.", organisation="", role=Role.PEER)
+        participation.update_participant(alice.participant, name="Alice B.", organisation="", role=Role.PEER)
         assert events == []
 
     assert events == [
@@ -88,7 +88,7 @@ def test_updating_a_profile_emits_participant_updated(alice, events, django_capt
 
 def test_joining_changes_nothing_on_the_board_and_emits_nothing(atelier, events, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.join_atelier(atelier, name="Dana", organisation="", role=Role.OTHER)
+        participation.join_atelier(atelier, name="Dana", organisation="", role=Role.OTHER)
 
     assert callbacks == []
     assert events == []
@@ -99,13 +99,13 @@ def test_a_sequence_of_actions_emits_consecutive_versions(alice, bob, events, dj
     with django_capture_on_commit_callbacks(execute=True):
         impossible = post_impossible(alice.participant)
     with django_capture_on_commit_callbacks(execute=True):
-        services.set_me_too(bob.participant, impossible.pk, on=True)
+        participation.set_me_too(bob.participant, impossible.pk, on=True)
     with django_capture_on_commit_callbacks(execute=True):
-        services.set_me_too(bob.participant, impossible.pk, on=True)  # no change
+        participation.set_me_too(bob.participant, impossible.pk, on=True)  # no change
     with django_capture_on_commit_callbacks(execute=True):
-        services.offer_help(bob.participant, impossible.pk, kind="expertise", message="Oui", submission_key="o")
+        participation.offer_help(bob.participant, impossible.pk, kind="expertise", message="Oui", submission_key="o")
     with django_capture_on_commit_callbacks(execute=True):
-        services.update_participant(bob.participant, name="Bob", organisation="", role=Role.ELECTED)
+        participation.update_participant(bob.participant, name="Bob", organisation="", role=Role.ELECTED)
 
     assert [(version, event["type"]) for _atelier, version, event in events] == [
         (1, "impossible.posted"),
@@ -125,9 +125,9 @@ def test_nothing_is_emitted_when_the_transaction_rolls_back(alice, bob, events, 
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(Boom), transaction.atomic():
         post_impossible(alice.participant, "Impossible annulé")
-        services.set_me_too(bob.participant, impossible.pk, on=True)
-        services.offer_help(bob.participant, impossible.pk, kind="expertise", message="m", submission_key="k")
-        services.update_participant(alice.participant, name="Alice X", organisation="", role=Role.PEER)
+        participation.set_me_too(bob.participant, impossible.pk, on=True)
+        participation.offer_help(bob.participant, impossible.pk, kind="expertise", message="m", submission_key="k")
+        participation.update_participant(alice.participant, name="Alice X", organisation="", role=Role.PEER)
         raise Boom
 
     assert callbacks == []
@@ -262,7 +262,7 @@ def test_one_failing_group_does_not_stop_the_others(monkeypatch, atelier):
 @pytest.mark.parametrize("kind", ["impossible.posted", "metoo.changed", "offer.posted", "participant.updated"])
 def test_event_messages_renders_one_message_per_language(alice, bob, kind):
     impossible = post_impossible(alice.participant)
-    offer = services.offer_help(bob.participant, impossible.pk, kind="expertise", message="m", submission_key="o")
+    offer = participation.offer_help(bob.participant, impossible.pk, kind="expertise", message="m", submission_key="o")
     event = {"type": kind, "impossible": impossible.pk, "offer": offer.pk, "participant": bob.participant.pk}
 
     rendered = messages.event_messages(impossible.atelier_id, 42, event)

@@ -24,12 +24,12 @@ from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
-from boards import services
 from boards.access import session_key
 from boards.live import protocol, relay
 from boards.live.presence import online_count
 from boards.live.protocol import Close
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Presence, Role
+from boards.services import participation
 from tests.conftest import SITE_HOST, SITE_ORIGIN, browser_socket, close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,7 +137,7 @@ async def _isolated():
 @pytest.fixture
 def stranger(other_atelier) -> Participant:
     """A participant of another atelier."""
-    return services.join_atelier(other_atelier, name="Sam", organisation="", role=Role.OTHER)
+    return participation.join_atelier(other_atelier, name="Sam", organisation="", role=Role.OTHER)
 
 
 @pytest.fixture
@@ -352,7 +352,7 @@ async def test_a_me_too_reaches_the_socket_as_a_counter_update(synced, alice, bo
     communicator, before = await synced(alice.participant)
     pk = impossible.pk
 
-    await database_sync_to_async(services.set_me_too)(bob.participant, pk, on=True)
+    await database_sync_to_async(participation.set_me_too)(bob.participant, pk, on=True)
 
     event = await next_board_message(communicator)
     assert live_version(event) == (before + 1, "event")
@@ -360,7 +360,7 @@ async def test_a_me_too_reaches_the_socket_as_a_counter_update(synced, alice, bo
     assert f"imp-{pk}" not in ids(event), "a counter update does not resend the card"
     assert re.search(rf'id="imp-{pk}-metoo" data-count="1" hx-swap-oob="true">1<', event)
 
-    await database_sync_to_async(services.set_me_too)(bob.participant, pk, on=False)
+    await database_sync_to_async(participation.set_me_too)(bob.participant, pk, on=False)
 
     event = await next_board_message(communicator)
     assert live_version(event) == (before + 2, "event")
@@ -369,10 +369,10 @@ async def test_a_me_too_reaches_the_socket_as_a_counter_update(synced, alice, bo
 
 async def test_a_repeated_me_too_pushes_nothing(synced, alice, bob):
     impossible = await database_sync_to_async(post_impossible)(alice.participant)
-    await database_sync_to_async(services.set_me_too)(bob.participant, impossible.pk, on=True)
+    await database_sync_to_async(participation.set_me_too)(bob.participant, impossible.pk, on=True)
     communicator, current = await synced(alice.participant)
 
-    await database_sync_to_async(services.set_me_too)(bob.participant, impossible.pk, on=True)
+    await database_sync_to_async(participation.set_me_too)(bob.participant, impossible.pk, on=True)
 
     assert await board_frames(communicator) == []
     assert await version(alice.participant.atelier) == current
@@ -383,7 +383,7 @@ async def test_an_offer_of_help_reaches_the_socket_as_an_offers_update(synced, a
     communicator, before = await synced(alice.participant)
     pk = impossible.pk
 
-    await database_sync_to_async(services.offer_help)(
+    await database_sync_to_async(participation.offer_help)(
         charlie.participant,
         pk,
         kind=HelpKind.INTRODUCTION,
@@ -405,8 +405,8 @@ async def test_consecutive_changes_arrive_with_consecutive_versions(synced, alic
     communicator, before = await synced(alice.participant)
 
     impossible = await database_sync_to_async(post_impossible)(alice.participant)
-    await database_sync_to_async(services.set_me_too)(bob.participant, impossible.pk, on=True)
-    await database_sync_to_async(services.offer_help)(
+    await database_sync_to_async(participation.set_me_too)(bob.participant, impossible.pk, on=True)
+    await database_sync_to_async(participation.offer_help)(
         bob.participant, impossible.pk, kind=HelpKind.EXPERTISE, message="J'ai fait pareil", submission_key="k"
     )
 

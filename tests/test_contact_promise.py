@@ -15,9 +15,9 @@ import json
 
 import pytest
 
-from boards import exporters, services
+from boards import exporters
 from boards.models import HelpKind, HelpOffer
-from boards.services import plan as plan_services
+from boards.services import participation, plan
 from tests.test_plan_pages import build_scene
 
 AGREED, DECLINED = "06 12 34 56 78", "charlie@example.org"
@@ -35,7 +35,7 @@ def page(response) -> str:
 
 
 def test_the_offer_form_says_who_sees_the_contact_before_it_is_typed(alice, bob):
-    impossible = services.post_impossible(
+    impossible = participation.post_impossible(
         alice.participant, statement="Impossible de trouver un local", category="foncier", submission_key="k"
     )
 
@@ -51,7 +51,7 @@ def test_the_offer_form_says_who_sees_the_contact_before_it_is_typed(alice, bob)
 
 @pytest.mark.parametrize(("ticked", "stored"), [("on", True), ("", False)])
 def test_the_helper_s_choice_is_stored_with_the_offer(alice, bob, ticked, stored):
-    impossible = services.post_impossible(
+    impossible = participation.post_impossible(
         alice.participant, statement="Impossible de trouver un local", category="foncier", submission_key="k"
     )
     data = {"kind": HelpKind.RESOURCE, "message": "Un local", "contact": "bob@example.org", "submission_key": "o"}
@@ -64,10 +64,10 @@ def test_the_helper_s_choice_is_stored_with_the_offer(alice, bob, ticked, stored
 
 
 def test_ticking_the_box_without_a_contact_shares_nothing(alice, bob):
-    impossible = services.post_impossible(
+    impossible = participation.post_impossible(
         alice.participant, statement="Impossible de trouver un local", category="foncier", submission_key="k"
     )
-    offer = services.offer_help(
+    offer = participation.offer_help(
         bob.participant,
         impossible.pk,
         kind=HelpKind.RESOURCE,
@@ -96,7 +96,7 @@ def test_the_facilitators_see_every_contact_on_the_console_the_plan_and_its_expo
 
 def test_a_pilot_sees_only_the_contacts_their_helpers_agreed_to_show(scene, atelier, charlie, facilitator, outsider):
     # Charlie (not ticked) and Bob (ticked) both help the mayor's office now.
-    declined = services.offer_help(
+    declined = participation.offer_help(
         charlie.participant,
         scene.loan.pk,
         kind=HelpKind.EXPERTISE,
@@ -105,8 +105,8 @@ def test_a_pilot_sees_only_the_contacts_their_helpers_agreed_to_show(scene, atel
         submission_key="offer-charlie-loan",
     )
     bob_offer = HelpOffer.objects.get(author__name="Bob")
-    actor = plan_services.Actor.facilitator(facilitator.user)
-    plan_services.update_action(atelier.pk, scene.meeting.pk, actor=actor, helpers=[bob_offer.pk, declined.pk])
+    actor = plan.Actor.facilitator(facilitator.user)
+    plan.update_action(atelier.pk, scene.meeting.pk, actor=actor, helpers=[bob_offer.pk, declined.pk])
 
     follow_up = page(outsider.get(f"/suivi/{scene.mayor_pilot.token}/"))
     panels = page(outsider.get(f"/suivi/{scene.mayor_pilot.token}/panels/"))
@@ -119,7 +119,7 @@ def test_a_pilot_sees_only_the_contacts_their_helpers_agreed_to_show(scene, atel
 
 
 def test_the_published_plan_names_people_as_promised_and_never_shows_a_contact(scene, outsider):
-    token = plan_services.publish_plan(scene.atelier.pk)
+    token = plan.publish_plan(scene.atelier.pk)
 
     public = page(outsider.get(f"/plan/{token}/"))
     data = json.loads(outsider.get(f"/plan/{token}/export/json/").content)

@@ -105,8 +105,7 @@ def room(daphne_server, live_atelier, visitors):
     from django.contrib.auth import get_user_model
 
     from boards.models import Participant
-    from boards.services import facilitation
-    from boards.services import plan as plan_services
+    from boards.services import facilitation, plan
     from boards.services.plan import Actor, PilotChoice
 
     code = live_atelier.code
@@ -118,7 +117,7 @@ def room(daphne_server, live_atelier, visitors):
     chloe.offer_help(welders, "Je connais le lycée professionnel de Barbezieux")
 
     facilitation.set_phase(live_atelier.pk, "plan")
-    action = plan_services.create_action(
+    action = plan.create_action(
         live_atelier.pk,
         welders,
         actor=Actor.facilitator(get_user_model().objects.get(username=account.username)),
@@ -135,7 +134,7 @@ def room(daphne_server, live_atelier, visitors):
         "welders": welders,
         "premises": premises,
         "action": action.pk,
-        "share": plan_services.publish_plan(live_atelier.pk),
+        "share": plan.publish_plan(live_atelier.pk),
         "pilot": action.pilot.token,
     }
 

@@ -21,12 +21,11 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from boards import exporters, services
+from boards import exporters
 from boards import forms as board_forms
 from boards.exporters.spreadsheets import CsvExporter
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, Participant, Pilot, PlanAction
-from boards.services import facilitation
-from boards.services import plan as plan_services
+from boards.services import facilitation, participation, plan
 from boards.services.plan import Actor, PilotChoice
 from tests.conftest import post_impossible
 
@@ -69,13 +68,13 @@ PAYLOADS = [
 @pytest.fixture
 def hostile_plan(atelier, alice, bob, facilitator):
     impossible = post_impossible(alice.participant, "Impossible, =cmd|x")
-    offer = services.offer_help(
+    offer = participation.offer_help(
         bob.participant, impossible.pk, kind=HelpKind.EXPERTISE, message="m", contact="c", submission_key="o"
     )
     Participant.objects.filter(pk=bob.participant.pk).update(name="Bob, =1+1", organisation="Org;@SUM(1)")
     facilitation.set_phase(atelier.pk, "plan")
     for n, payload in enumerate(PAYLOADS):
-        plan_services.create_action(
+        plan.create_action(
             atelier.pk,
             impossible.pk,
             actor=Actor.facilitator(facilitator.user),
@@ -214,11 +213,11 @@ def stored_plan(atelier, alice, bob, facilitator):
     """Line breaks and control characters written straight to the database
     in every text the exports show: no form or service saw them."""
     impossible = post_impossible(alice.participant, "Impossible")
-    offer = services.offer_help(
+    offer = participation.offer_help(
         bob.participant, impossible.pk, kind=HelpKind.EXPERTISE, message="m", contact="c", submission_key="o"
     )
     facilitation.set_phase(atelier.pk, "plan")
-    action = plan_services.create_action(
+    action = plan.create_action(
         atelier.pk,
         impossible.pk,
         actor=Actor.facilitator(facilitator.user),

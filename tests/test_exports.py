@@ -31,7 +31,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from boards import exporters, services
+from boards import exporters
 from boards.models import (
     ActionStatus,
     Atelier,
@@ -44,7 +44,7 @@ from boards.models import (
     Role,
 )
 from boards.plan_document import build_plan
-from boards.services import facilitation
+from boards.services import facilitation, participation
 from boards.services.plan import Actor, PilotChoice, create_action, update_action
 from tests.conftest import post_impossible
 
@@ -95,7 +95,9 @@ def room(atelier, alice, bob, charlie, facilitator) -> Room:
         venue="Salle « La Salamandre »",
         starts_at=datetime.datetime(2027, 3, 20, 9, 0, tzinfo=datetime.UTC),
     )
-    zoe = services.join_atelier(atelier, name="Zoé Discrète", organisation="Maison Secrète", role=Role.ENTREPRENEUR)
+    zoe = participation.join_atelier(
+        atelier, name="Zoé Discrète", organisation="Maison Secrète", role=Role.ENTREPRENEUR
+    )
     permis = post_impossible(
         alice.participant, PERMIS, category=Category.REGULATION, details="Trois refus.\nToujours pas de réponse."
     )
@@ -109,8 +111,8 @@ def room(atelier, alice, bob, charlie, facilitator) -> Room:
         (alice.participant, anonymous),
         (alice.participant, local),
     ]:
-        services.set_me_too(participant, impossible.pk, on=True)
-    charlie_offer = services.offer_help(
+        participation.set_me_too(participant, impossible.pk, on=True)
+    charlie_offer = participation.offer_help(
         charlie.participant,
         permis.pk,
         kind=HelpKind.EXPERTISE,
@@ -118,7 +120,7 @@ def room(atelier, alice, bob, charlie, facilitator) -> Room:
         contact=CHARLIE_CONTACT,
         submission_key=_key(),
     )
-    bob_offer = services.offer_help(
+    bob_offer = participation.offer_help(
         bob.participant,
         anonymous.pk,
         kind=HelpKind.RESOURCE,
@@ -833,7 +835,7 @@ def test_exports_show_times_in_the_atelier_time_zone(db, facilitator):
         time_zone="Indian/Reunion",
         starts_at=datetime.datetime(2027, 3, 20, 9, 0, tzinfo=datetime.UTC),
     )
-    person = services.join_atelier(atelier, name="Léa", organisation="", role=Role.ENTREPRENEUR)
+    person = participation.join_atelier(atelier, name="Léa", organisation="", role=Role.ENTREPRENEUR)
     impossible = post_impossible(person, "Impossible d'exporter vers Maurice")
     reunion = zoneinfo.ZoneInfo("Indian/Reunion")
 

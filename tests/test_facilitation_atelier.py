@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import services
 from boards.access import invitation
 from boards.live import publish
 from boards.models import (
@@ -36,7 +35,8 @@ from boards.models import (
     Role,
 )
 from boards.phases import Phase
-from boards.services import facilitation as actions
+from boards.services import facilitation, participation
+from boards.views import answers
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -83,10 +83,10 @@ def test_the_home_lists_my_upcoming_and_past_ateliers_with_counts(facilitator, a
     not_mine.facilitators.add(User.objects.create_user("autre"))
     shown = post_impossible(alice.participant, "Visible")
     hidden = post_impossible(bob.participant, "Masqué")
-    actions.set_impossible_hidden(atelier.pk, hidden.pk, hidden=True)
+    facilitation.set_impossible_hidden(atelier.pk, hidden.pk, hidden=True)
     pending = post_impossible(bob.participant, "En attente")
     Impossible.objects.filter(pk=pending.pk).update(pending=True)
-    services.join_atelier(past, name="Zoé", organisation="", role=Role.OTHER)
+    participation.join_atelier(past, name="Zoé", organisation="", role=Role.OTHER)
     assert shown
 
     response = facilitator.get("/facilitate/")
@@ -158,7 +158,7 @@ def test_new_codes_use_the_unambiguous_alphabet_and_are_unique(facilitator):
 
 def test_a_new_code_that_is_taken_is_drawn_again(facilitator, atelier, monkeypatch):
     drawn = iter(["TST234", "NEWCD3", "FRESH2"])
-    monkeypatch.setattr(actions, "new_join_code", lambda: next(drawn))
+    monkeypatch.setattr(facilitation, "new_join_code", lambda: next(drawn))
 
     facilitator.post("/facilitate/new/", _atelier_form())
 
@@ -196,7 +196,7 @@ def test_the_service_refuses_an_atelier_without_categories(facilitator):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError):
-        actions.create_atelier(facilitator.user, title="Sans catégorie", categories=[])
+        facilitation.create_atelier(facilitator.user, title="Sans catégorie", categories=[])
     assert not Atelier.objects.filter(title="Sans catégorie").exists()
 
 
@@ -371,7 +371,7 @@ def test_two_facilitators_removing_each_other_at_once_leave_one(atelier):
     def remove(user):
         try:
             barrier.wait(timeout=10)
-            actions.remove_facilitator(Atelier.objects.get(pk=atelier.pk), user)
+            facilitation.remove_facilitator(Atelier.objects.get(pk=atelier.pk), user)
         except Exception as error:
             errors.append(error)
         finally:
@@ -396,18 +396,20 @@ def full_atelier(atelier, other_atelier, alice, bob, charlie, facilitator):
     first = post_impossible(alice.participant, "Impossible un")
     second = post_impossible(bob.participant, "Impossible deux")
     third = post_impossible(charlie.participant, "Impossible trois")
-    services.set_me_too(bob.participant, first.pk, on=True)
-    services.set_me_too(charlie.participant, second.pk, on=True)
-    services.offer_help(charlie.participant, first.pk, kind=HelpKind.EXPERTISE, message="Aide", submission_key="a")
-    offer = services.offer_help(alice.participant, third.pk, kind=HelpKind.SOLVED, message="Fait", submission_key="b")
-    actions.set_offer_hidden(atelier.pk, offer.pk, hidden=True)
-    actions.merge_impossibles(atelier.pk, first.pk, second.pk)
-    actions.set_spotlight(atelier.pk, first.pk)
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
+    participation.set_me_too(bob.participant, first.pk, on=True)
+    participation.set_me_too(charlie.participant, second.pk, on=True)
+    participation.offer_help(charlie.participant, first.pk, kind=HelpKind.EXPERTISE, message="Aide", submission_key="a")
+    offer = participation.offer_help(
+        alice.participant, third.pk, kind=HelpKind.SOLVED, message="Fait", submission_key="b"
+    )
+    facilitation.set_offer_hidden(atelier.pk, offer.pk, hidden=True)
+    facilitation.merge_impossibles(atelier.pk, first.pk, second.pk)
+    facilitation.set_spotlight(atelier.pk, first.pk)
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
     foreign = post_impossible(stranger, "Impossible ailleurs")
-    services.set_me_too(stranger, foreign.pk, on=True)
-    services.offer_help(stranger, foreign.pk, kind=HelpKind.EXPERTISE, message="Ailleurs", submission_key="c")
-    actions.set_spotlight(other_atelier.pk, foreign.pk)
+    participation.set_me_too(stranger, foreign.pk, on=True)
+    participation.offer_help(stranger, foreign.pk, kind=HelpKind.EXPERTISE, message="Ailleurs", submission_key="c")
+    facilitation.set_spotlight(other_atelier.pk, foreign.pk)
     return atelier
 
 
@@ -488,7 +490,7 @@ def test_a_new_join_code_retires_the_old_one(facilitator, alice, events, django_
 
 def test_a_new_join_code_that_is_taken_is_drawn_again(facilitator, atelier, other_atelier, monkeypatch):
     drawn = iter(["AUTRE9", "NEWCD2"])
-    monkeypatch.setattr(actions, "new_join_code", lambda: next(drawn))
+    monkeypatch.setattr(facilitation, "new_join_code", lambda: next(drawn))
 
     facilitator.post("/a/TST234/console/code/")
 
@@ -529,7 +531,7 @@ def test_an_invalid_duration_is_refused(facilitator, atelier, events, django_cap
         htmx = _timer(facilitator, "start", minutes=minutes)
         plain = facilitator.post("/a/TST234/console/timer/", {"op": "start", "minutes": minutes})
 
-    assert htmx.status_code == 422
+    assert htmx.status_code == answers.REFUSED
     message = json.loads(htmx["HX-Trigger"])["cerveau:refused"]["message"]
     assert message
     assertRedirects(plain, "/a/TST234/console/", fetch_redirect_response=False)
@@ -543,7 +545,7 @@ def test_the_service_refuses_durations_out_of_range(atelier):
 
     for minutes in (0, 0.1, 181, "x", None):
         with pytest.raises(ValidationError):
-            actions.start_timer(atelier.pk, minutes=minutes)
+            facilitation.start_timer(atelier.pk, minutes=minutes)
     assert _atelier().timer_ends_at is None
 
 
@@ -611,7 +613,7 @@ def test_pausing_twice_is_one_change(facilitator, atelier, events, django_captur
 
 def test_an_unknown_timer_operation_is_refused(facilitator, atelier):
     response = _timer(facilitator, "reset")
-    assert response.status_code == 422
+    assert response.status_code == answers.REFUSED
     assert json.loads(response["HX-Trigger"]) == {"cerveau:refused": {"message": "Action du minuteur inconnue."}}
 
 
@@ -684,12 +686,12 @@ def test_spotlighting_what_is_not_on_the_board_is_a_404(
     elif case == "not-a-number":
         value = "abc"
     elif case == "hidden":
-        actions.set_impossible_hidden(_atelier().pk, impossible.pk, hidden=True)
+        facilitation.set_impossible_hidden(_atelier().pk, impossible.pk, hidden=True)
     elif case == "pending":
         Impossible.objects.filter(pk=impossible.pk).update(pending=True)
     else:
         kept = post_impossible(bob.participant, "Impossible de louer un local")
-        actions.merge_impossibles(_atelier().pk, kept.pk, impossible.pk)
+        facilitation.merge_impossibles(_atelier().pk, kept.pk, impossible.pk)
     version = _atelier().version
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -31,12 +31,11 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
-from boards import services
 from boards.live import protocol, relay
 from boards.live.protocol import Close
 from boards.models import Atelier, Category, Impossible, Presence
 from boards.phases import Phase
-from boards.services import facilitation
+from boards.services import facilitation, participation
 from tests.conftest import browser_socket, close_communicators, post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -351,7 +350,7 @@ async def test_merging_deletes_the_duplicate_and_updates_the_kept_count(synced, 
     kept = await database_sync_to_async(post_impossible)(alice.participant, "Impossible de recruter des soudeurs")
     duplicate = await database_sync_to_async(post_impossible)(bob.participant, "Pas de soudeurs à recruter")
     for participant, impossible in [(charlie, duplicate), (alice, duplicate), (alice, kept)]:
-        await database_sync_to_async(services.set_me_too)(participant.participant, impossible.pk, on=True)
+        await database_sync_to_async(participation.set_me_too)(participant.participant, impossible.pk, on=True)
     on_phone, before = await synced(phone)
 
     await database_sync_to_async(facilitation.merge_impossibles)(atelier.pk, kept.pk, duplicate.pk)
@@ -384,7 +383,7 @@ async def test_merging_the_impossible_on_screen_moves_the_spotlight_on_phones(sy
 
 async def test_editing_an_impossible_replaces_its_body_on_phones(synced, atelier, alice, phone):
     impossible = await database_sync_to_async(post_impossible)(alice.participant, "Impossible de recruter des soudeus")
-    await database_sync_to_async(services.set_me_too)(alice.participant, impossible.pk, on=True)
+    await database_sync_to_async(participation.set_me_too)(alice.participant, impossible.pk, on=True)
     on_phone, before = await synced(phone)
 
     await database_sync_to_async(facilitation.edit_impossible)(

@@ -12,10 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from pytest_django.asserts import assertContains, assertRedirects
 
-from boards import reads, services
+from boards import reads
 from boards.live import publish
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
-from boards.services import facilitation as actions
+from boards.services import facilitation, participation
+from boards.services.core import NotFound
 from tests.conftest import post_impossible
 
 CONSOLE_URL = "/a/TST234/console/"
@@ -39,7 +40,7 @@ def pushed(monkeypatch):
 def people(atelier, alice, bob, charlie) -> dict[str, Participant]:
     everyone = {"alice": alice.participant, "bob": bob.participant, "charlie": charlie.participant}
     for name in ("dana", "eve"):
-        everyone[name] = services.join_atelier(atelier, name=name.title(), organisation="", role=Role.PEER)
+        everyone[name] = participation.join_atelier(atelier, name=name.title(), organisation="", role=Role.PEER)
     return everyone
 
 
@@ -78,9 +79,9 @@ def test_merging_counts_every_person_once(
     kept = post_impossible(people[kept_author], KEPT)
     duplicate = post_impossible(people[dup_author], DUPLICATE)
     for name in on_kept:
-        services.set_me_too(people[name], kept.pk, on=True)
+        participation.set_me_too(people[name], kept.pk, on=True)
     for name in on_dup:
-        services.set_me_too(people[name], duplicate.pk, on=True)
+        participation.set_me_too(people[name], duplicate.pk, on=True)
     distinct = {people[n].pk for n in on_kept} | {people[n].pk for n in on_dup}
     if dup_author != kept_author:
         distinct.add(people[dup_author].pk)
@@ -111,13 +112,13 @@ def test_offers_follow_the_kept_impossible(people, facilitator, bob):
     kept = post_impossible(people["alice"], KEPT)
     duplicate = post_impossible(people["bob"], DUPLICATE)
     offer = {"kind": HelpKind.EXPERTISE, "message": "Je forme des soudeurs"}
-    services.offer_help(people["charlie"], kept.pk, **offer, submission_key="k1")
-    services.offer_help(people["dana"], duplicate.pk, **offer, submission_key="d1")
-    services.offer_help(
+    participation.offer_help(people["charlie"], kept.pk, **offer, submission_key="k1")
+    participation.offer_help(people["dana"], duplicate.pk, **offer, submission_key="d1")
+    participation.offer_help(
         people["eve"], duplicate.pk, kind=HelpKind.RESOURCE, message="Un poste libre", submission_key="d2"
     )
-    hidden = services.offer_help(people["charlie"], duplicate.pk, **offer, submission_key="d3")
-    actions.set_offer_hidden(_atelier().pk, hidden.pk, hidden=True)
+    hidden = participation.offer_help(people["charlie"], duplicate.pk, **offer, submission_key="d3")
+    facilitation.set_offer_hidden(_atelier().pk, hidden.pk, hidden=True)
 
     _merge(facilitator, duplicate.pk, kept.pk)
 
@@ -148,13 +149,13 @@ def test_the_duplicates_author_now_shares_the_kept_impossible(people, facilitato
 def test_merging_twice_is_one_merge(people, facilitator, events, django_capture_on_commit_callbacks):
     kept = post_impossible(people["alice"], KEPT)
     duplicate = post_impossible(people["bob"], DUPLICATE)
-    services.set_me_too(people["charlie"], duplicate.pk, on=True)
+    participation.set_me_too(people["charlie"], duplicate.pk, on=True)
     version = _atelier().version
 
     with django_capture_on_commit_callbacks(execute=True):
         first = _merge(facilitator, duplicate.pk, kept.pk)
         second = _merge(facilitator, duplicate.pk, kept.pk)  # a double click
-        actions.merge_impossibles(_atelier().pk, kept.pk, duplicate.pk)
+        facilitation.merge_impossibles(_atelier().pk, kept.pk, duplicate.pk)
 
     assertRedirects(first, CONSOLE_URL, fetch_redirect_response=False)
     assertRedirects(second, CONSOLE_URL, fetch_redirect_response=False)
@@ -188,7 +189,7 @@ def test_merging_into_itself_is_refused(people, facilitator, events, django_capt
     assert _atelier().version == version
     assert events == []
     with pytest.raises(ValidationError):
-        actions.merge_impossibles(_atelier().pk, duplicate.pk, str(duplicate.pk))
+        facilitation.merge_impossibles(_atelier().pk, duplicate.pk, str(duplicate.pk))
 
 
 @pytest.mark.parametrize("into", ["", "abc", "1.5"])
@@ -207,12 +208,12 @@ def test_merging_what_is_not_on_the_board_is_a_404(
 ):
     kept = post_impossible(people["alice"], KEPT)
     duplicate = post_impossible(people["bob"], DUPLICATE)
-    services.set_me_too(people["charlie"], duplicate.pk, on=True)
+    participation.set_me_too(people["charlie"], duplicate.pk, on=True)
     duplicate_id, kept_id = duplicate.pk, kept.pk
     if case == "hidden duplicate":
-        actions.set_impossible_hidden(_atelier().pk, duplicate.pk, hidden=True)
+        facilitation.set_impossible_hidden(_atelier().pk, duplicate.pk, hidden=True)
     elif case == "hidden kept":
-        actions.set_impossible_hidden(_atelier().pk, kept.pk, hidden=True)
+        facilitation.set_impossible_hidden(_atelier().pk, kept.pk, hidden=True)
     elif case == "pending kept":
         Impossible.objects.filter(pk=kept.pk).update(pending=True)
     elif case == "unknown kept":
@@ -233,15 +234,15 @@ def test_merging_what_is_not_on_the_board_is_a_404(
 
 
 def test_merging_into_another_ateliers_impossible_is_a_404(people, facilitator, other_atelier):
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
     foreign = post_impossible(stranger, "Impossible ailleurs")
     duplicate = post_impossible(people["bob"], DUPLICATE)
 
     assert _merge(facilitator, duplicate.pk, foreign.pk).status_code == 404
     assert _fresh(duplicate).merged_into_id is None
     assert _fresh(foreign).me_too_count == 0
-    with pytest.raises(services.NotFound):
-        actions.merge_impossibles(_atelier().pk, foreign.pk, duplicate.pk)
+    with pytest.raises(NotFound):
+        facilitation.merge_impossibles(_atelier().pk, foreign.pk, duplicate.pk)
 
 
 def test_the_spotlight_on_the_duplicate_moves_to_the_kept_one(people, facilitator, bob):
@@ -271,9 +272,9 @@ def test_merges_chain(people, facilitator):
     first = post_impossible(people["alice"], "Recruter des soudeurs")
     second = post_impossible(people["bob"], "Trouver des soudeurs")
     third = post_impossible(people["charlie"], "Embaucher des soudeurs")
-    services.set_me_too(people["dana"], second.pk, on=True)
-    services.set_me_too(people["eve"], first.pk, on=True)
-    services.set_me_too(people["dana"], third.pk, on=True)
+    participation.set_me_too(people["dana"], second.pk, on=True)
+    participation.set_me_too(people["eve"], first.pk, on=True)
+    participation.set_me_too(people["dana"], third.pk, on=True)
 
     _merge(facilitator, second.pk, first.pk)  # first: eve, dana, bob
     _merge(facilitator, first.pk, third.pk)  # third: dana, eve, bob, alice
@@ -289,7 +290,7 @@ def test_the_merge_page_offers_the_visible_impossibles_same_category_first(peopl
     same = post_impossible(people["alice"], KEPT)
     other = post_impossible(people["charlie"], "Impossible de financer un four", category="financement")
     hidden = post_impossible(people["dana"], "Masqué")
-    actions.set_impossible_hidden(_atelier().pk, hidden.pk, hidden=True)
+    facilitation.set_impossible_hidden(_atelier().pk, hidden.pk, hidden=True)
     pending = post_impossible(people["eve"], "En attente")
     Impossible.objects.filter(pk=pending.pk).update(pending=True)
 
@@ -333,16 +334,16 @@ def test_two_facilitators_merging_the_same_pair_at_once_merge_once(people, event
     kept = post_impossible(people["alice"], KEPT)
     duplicate = post_impossible(people["bob"], DUPLICATE)
     for name in ("charlie", "dana"):
-        services.set_me_too(people[name], kept.pk, on=True)
+        participation.set_me_too(people[name], kept.pk, on=True)
     for name in ("charlie", "eve", "alice"):
-        services.set_me_too(people[name], duplicate.pk, on=True)
+        participation.set_me_too(people[name], duplicate.pk, on=True)
     version = _atelier().version
     events.clear()
     atelier_id = _atelier().pk
 
     results = _together(
-        lambda: actions.merge_impossibles(atelier_id, kept.pk, duplicate.pk),
-        lambda: actions.merge_impossibles(atelier_id, kept.pk, duplicate.pk),
+        lambda: facilitation.merge_impossibles(atelier_id, kept.pk, duplicate.pk),
+        lambda: facilitation.merge_impossibles(atelier_id, kept.pk, duplicate.pk),
     )
 
     assert results == [None, None]
@@ -360,13 +361,13 @@ def test_two_facilitators_merging_the_same_pair_at_once_merge_once(people, event
 def test_merging_both_ways_at_once_keeps_one_of_them(people, events):
     first = post_impossible(people["alice"], KEPT)
     second = post_impossible(people["bob"], DUPLICATE)
-    services.set_me_too(people["charlie"], first.pk, on=True)
-    services.set_me_too(people["dana"], second.pk, on=True)
+    participation.set_me_too(people["charlie"], first.pk, on=True)
+    participation.set_me_too(people["dana"], second.pk, on=True)
     atelier_id = _atelier().pk
 
     results = _together(
-        lambda: actions.merge_impossibles(atelier_id, first.pk, second.pk),
-        lambda: actions.merge_impossibles(atelier_id, second.pk, first.pk),
+        lambda: facilitation.merge_impossibles(atelier_id, first.pk, second.pk),
+        lambda: facilitation.merge_impossibles(atelier_id, second.pk, first.pk),
     )
 
     # One merge wins; the other finds its target gone.
@@ -380,7 +381,9 @@ def test_merging_both_ways_at_once_keeps_one_of_them(people, events):
 
 
 def _crowd(atelier: Atelier, size: int) -> list[Participant]:
-    return [services.join_atelier(atelier, name=f"Personne {n}", organisation="", role=Role.OTHER) for n in range(size)]
+    return [
+        participation.join_atelier(atelier, name=f"Personne {n}", organisation="", role=Role.OTHER) for n in range(size)
+    ]
 
 
 @requires_postgresql
@@ -390,19 +393,19 @@ def test_hiding_while_the_room_says_moi_aussi_keeps_the_count_exact(atelier, ali
     crowd = _crowd(atelier, 24)
 
     def say(person):
-        return lambda: services.set_me_too(person, impossible.pk, on=True)
+        return lambda: participation.set_me_too(person, impossible.pk, on=True)
 
     calls = [say(person) for person in crowd]
-    calls.insert(len(calls) // 2, lambda: actions.set_impossible_hidden(atelier.pk, impossible.pk, hidden=True))
+    calls.insert(len(calls) // 2, lambda: facilitation.set_impossible_hidden(atelier.pk, impossible.pk, hidden=True))
     results = _together(*calls)
 
-    assert all(result is None or isinstance(result, Impossible | services.NotFound) for result in results), results
+    assert all(result is None or isinstance(result, Impossible | NotFound) for result in results), results
     rows = MeToo.objects.filter(impossible=impossible).count()
     accepted = sum(isinstance(result, Impossible) for result in results)
     assert rows == accepted
     assert _fresh(impossible).me_too_count == rows
     assert _fresh(impossible).hidden is True
-    actions.set_impossible_hidden(atelier.pk, impossible.pk, hidden=False)
+    facilitation.set_impossible_hidden(atelier.pk, impossible.pk, hidden=False)
     assert reads.load_stats(atelier.pk).me_toos == rows
 
 
@@ -414,14 +417,14 @@ def test_merging_while_the_room_says_moi_aussi_on_both_keeps_the_count_exact(ate
     crowd = _crowd(atelier, 20)
 
     def say(person, target):
-        return lambda: services.set_me_too(person, target.pk, on=True)
+        return lambda: participation.set_me_too(person, target.pk, on=True)
 
     calls = [say(person, kept if n % 2 else duplicate) for n, person in enumerate(crowd)]
     calls += [say(person, duplicate if n % 2 else kept) for n, person in enumerate(crowd[:6])]
-    calls.insert(10, lambda: actions.merge_impossibles(atelier.pk, kept.pk, duplicate.pk))
+    calls.insert(10, lambda: facilitation.merge_impossibles(atelier.pk, kept.pk, duplicate.pk))
     results = _together(*calls)
 
-    assert all(result is None or isinstance(result, Impossible | services.NotFound) for result in results), results
+    assert all(result is None or isinstance(result, Impossible | NotFound) for result in results), results
     assert MeToo.objects.filter(impossible=duplicate).count() == 0
     voters = _voters(kept)
     assert _fresh(kept).me_too_count == len(voters)

@@ -11,10 +11,12 @@ from django.core.cache import cache
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import reads, services
+from boards import reads
 from boards.live import messages, publish
 from boards.models import STATEMENT_MAX, Atelier, HelpKind, HelpOffer, Impossible
 from boards.reads import Stats
+from boards.services import facilitation, participation
+from boards.views import answers
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -36,9 +38,9 @@ def pushed(monkeypatch):
 def impossible(alice, bob, charlie):
     """Alice's impossible, with two "moi aussi" and one offer of help."""
     impossible = post_impossible(alice.participant, STATEMENT)
-    services.set_me_too(bob.participant, impossible.pk, on=True)
-    services.set_me_too(charlie.participant, impossible.pk, on=True)
-    services.offer_help(
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.set_me_too(charlie.participant, impossible.pk, on=True)
+    participation.offer_help(
         charlie.participant, impossible.pk, kind=HelpKind.INTRODUCTION, message=OFFER_MESSAGE, submission_key="o1"
     )
     return impossible
@@ -197,7 +199,7 @@ def test_an_unknown_moderation_action_is_refused_and_changes_nothing(facilitator
 
     response = _moderate(facilitator, impossible.pk, op, **HTMX)
 
-    assert response.status_code == 422
+    assert response.status_code == answers.REFUSED
     assert json.loads(response["HX-Trigger"]) == {"cerveau:refused": {"message": "Action de modération inconnue."}}
     assert _fresh(impossible).hidden is False
     assert _atelier().version == version
@@ -434,7 +436,7 @@ def test_hiding_an_offer_takes_it_off_the_board_and_the_counts(
 
 
 def test_restoring_an_offer_brings_it_back_with_exact_counts(facilitator, bob, charlie, impossible):
-    services.offer_help(
+    participation.offer_help(
         bob.participant, impossible.pk, kind=HelpKind.EXPERTISE, message="J'ai formé des soudeurs", submission_key="o2"
     )
     first, _second = HelpOffer.objects.order_by("pk")
@@ -482,7 +484,7 @@ def test_hiding_or_restoring_an_offer_twice_is_one_change(
 
 def test_an_unknown_offer_moderation_is_refused_or_not_found(facilitator, impossible):
     offer = HelpOffer.objects.get()
-    assert _moderate_offer(facilitator, offer.pk, "approve", **HTMX).status_code == 422
+    assert _moderate_offer(facilitator, offer.pk, "approve", **HTMX).status_code == answers.REFUSED
     assert _moderate_offer(facilitator, offer.pk + 50, "hide").status_code == 404
     assert HelpOffer.objects.get().hidden is False
 
@@ -498,10 +500,8 @@ def test_an_unknown_offer_moderation_is_refused_or_not_found(facilitator, imposs
 def test_the_edit_service_enforces_the_same_rules_without_the_form(impossible, fields):
     from django.core.exceptions import ValidationError
 
-    from boards.services import facilitation as actions
-
     version = _atelier().version
     with pytest.raises(ValidationError):
-        actions.edit_impossible(impossible.atelier_id, impossible.pk, **fields)
+        facilitation.edit_impossible(impossible.atelier_id, impossible.pk, **fields)
     assert _fresh(impossible).statement == STATEMENT
     assert _atelier().version == version

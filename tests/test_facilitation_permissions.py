@@ -15,9 +15,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from pytest_django.asserts import assertRedirects
 
-from boards import services
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, Invitation, MeToo, Participant, PlanAction
-from boards.services import facilitation, plan
+from boards.services import facilitation, participation, plan
 from tests.conftest import post_impossible
 
 if TYPE_CHECKING:
@@ -33,14 +32,14 @@ def scene(atelier, other_atelier, alice, bob, charlie):
     """A board with something to act on, in `atelier` and in `other_atelier`."""
     impossible = post_impossible(alice.participant, "Impossible de recruter des soudeurs")
     duplicate = post_impossible(bob.participant, "Pas de soudeurs à moins de 50 km")
-    services.set_me_too(charlie.participant, impossible.pk, on=True)
-    services.set_me_too(charlie.participant, duplicate.pk, on=True)
-    offer = services.offer_help(
+    participation.set_me_too(charlie.participant, impossible.pk, on=True)
+    participation.set_me_too(charlie.participant, duplicate.pk, on=True)
+    offer = participation.offer_help(
         charlie.participant, impossible.pk, kind=HelpKind.INTRODUCTION, message="Je connais un CFA", submission_key="o"
     )
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
     foreign = post_impossible(stranger, "Impossible ailleurs")
-    foreign_offer = services.offer_help(
+    foreign_offer = participation.offer_help(
         stranger, foreign.pk, kind=HelpKind.EXPERTISE, message="Je sais faire", submission_key="fo"
     )
     User.objects.create_user("nadia", email="nadia@example.org")

@@ -16,6 +16,7 @@ from boards import phases
 from boards.live import publish
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
+from boards.views import answers
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -281,7 +282,7 @@ def test_an_unknown_phase_is_refused_in_french(atelier, facilitator, events, dja
         htmx = facilitator.post("/a/TST234/console/phase/", {"phase": value}, **HTMX)
         plain = facilitator.post("/a/TST234/console/phase/", {"phase": value})
 
-    assert htmx.status_code == 422
+    assert htmx.status_code == answers.REFUSED
     assert json.loads(htmx["HX-Trigger"]) == {"cerveau:refused": {"message": "Phase inconnue."}}
     assertRedirects(plain, "/a/TST234/console/", fetch_redirect_response=False)
     assert '<li class="flash-error">Phase inconnue.</li>' in facilitator.get("/a/TST234/console/").content.decode()

@@ -25,8 +25,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 
 from boards import exporters
 from boards.models import ActionChange, Atelier, Invitation
-from boards.services import facilitation
-from boards.services import plan as plan_services
+from boards.services import facilitation, plan
 from boards.services.plan import Actor, PilotChoice
 from tests.conftest import post_impossible
 
@@ -136,7 +135,7 @@ def planned(atelier, alice, facilitator):
     """A published plan with one action; Fanny (no full name) made it."""
     impossible = post_impossible(alice.participant, "Impossible de recruter des soudeurs")
     facilitation.set_phase(atelier.pk, "plan")
-    action = plan_services.create_action(
+    action = plan.create_action(
         atelier.pk,
         impossible.pk,
         actor=Actor.facilitator(facilitator.user),
@@ -145,10 +144,8 @@ def planned(atelier, alice, facilitator):
         due_on=None,
         submission_key="k-action",
     )
-    plan_services.update_action(
-        atelier.pk, action.pk, actor=Actor.facilitator(facilitator.user), next_step="Appeler le CFA"
-    )
-    token = plan_services.publish_plan(atelier.pk)
+    plan.update_action(atelier.pk, action.pk, actor=Actor.facilitator(facilitator.user), next_step="Appeler le CFA")
+    token = plan.publish_plan(atelier.pk)
     return atelier, action, token
 
 

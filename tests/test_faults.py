@@ -46,6 +46,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from boards.services import participation
 from tests import servers, test_browser
 from tests.test_browser_reconnect import Phone
 
@@ -814,15 +815,16 @@ def phones(request, browser, server, code: str, count: int = 1, observer_server=
 def plan_atelier(live_atelier):
     """A second atelier, in the « Plan d'action » phase with two impossibles, and
     a facilitator who turns them into actions (committed before any browser starts)."""
-    from boards import services
     from boards.models import Atelier, new_join_code
     from boards.phases import Phase
     from boards.services import facilitation
 
     atelier = Atelier.objects.create(title="Atelier du plan", territory="Charente", code=new_join_code())
-    author = services.join_atelier(atelier, name="Aurore", organisation="Aurore SARL", role="entrepreneur")
+    author = participation.join_atelier(atelier, name="Aurore", organisation="Aurore SARL", role="entrepreneur")
     impossibles = [
-        services.post_impossible(author, statement=statement, category="foncier", submission_key=secrets.token_hex(8))
+        participation.post_impossible(
+            author, statement=statement, category="foncier", submission_key=secrets.token_hex(8)
+        )
         for statement in ("Impossible de trouver un local", "Impossible de loger les apprentis")
     ]
     facilitation.set_phase(atelier.pk, Phase.PLAN)

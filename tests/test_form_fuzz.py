@@ -31,7 +31,6 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from boards import services
 from boards.models import (
     ActionChange,
     ActionStatus,
@@ -48,8 +47,7 @@ from boards.models import (
     Role,
 )
 from boards.phases import Phase
-from boards.services import facilitation
-from boards.services import plan as plan_services
+from boards.services import facilitation, participation, plan
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -124,12 +122,12 @@ def world(atelier, other_atelier, alice, bob, facilitator, other_facilitator) ->
     second = post_impossible(bob.participant, "Pas moyen de trouver un soudeur")
     hidden = post_impossible(alice.participant, "Masqué")
     merged = post_impossible(bob.participant, "Fusionné")
-    services.set_me_too(bob.participant, shown.pk, on=True)
-    services.set_me_too(alice.participant, second.pk, on=True)
-    offer = services.offer_help(
+    participation.set_me_too(bob.participant, shown.pk, on=True)
+    participation.set_me_too(alice.participant, second.pk, on=True)
+    offer = participation.offer_help(
         bob.participant, shown.pk, kind=HelpKind.EXPERTISE, message="Je forme", submission_key="o1"
     )
-    hidden_offer = services.offer_help(
+    hidden_offer = participation.offer_help(
         bob.participant, shown.pk, kind=HelpKind.RESOURCE, message="Masquée", submission_key="o2"
     )
     facilitation.set_offer_hidden(atelier.pk, hidden_offer.pk, hidden=True)
@@ -139,37 +137,37 @@ def world(atelier, other_atelier, alice, bob, facilitator, other_facilitator) ->
     pending = post_impossible(bob.participant, "En attente")
     facilitation.set_premoderation(atelier.pk, False)
     facilitation.set_phase(atelier.pk, Phase.PLAN)
-    fanny = plan_services.Actor.facilitator(facilitator.user)
-    action = plan_services.create_action(
+    fanny = plan.Actor.facilitator(facilitator.user)
+    action = plan.create_action(
         atelier.pk,
         shown.pk,
         actor=fanny,
         title="Réunir les soudeurs",
-        pilot=plan_services.PilotChoice(participant_id=bob.participant.pk),
+        pilot=plan.PilotChoice(participant_id=bob.participant.pk),
         helpers=[offer.pk],
         submission_key="a1",
     )
-    named = plan_services.create_action(
+    named = plan.create_action(
         atelier.pk,
         second.pk,
         actor=fanny,
         title="Appeler la mairie",
-        pilot=plan_services.PilotChoice(name="Mairie", organisation="Cognac"),
+        pilot=plan.PilotChoice(name="Mairie", organisation="Cognac"),
         submission_key="a2",
     )
 
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
     foreign = post_impossible(stranger, "Ailleurs")
-    foreign_offer = services.offer_help(
+    foreign_offer = participation.offer_help(
         stranger, foreign.pk, kind=HelpKind.EXPERTISE, message="Ailleurs", submission_key="f1"
     )
     facilitation.set_phase(other_atelier.pk, Phase.PLAN)
-    foreign_action = plan_services.create_action(
+    foreign_action = plan.create_action(
         other_atelier.pk,
         foreign.pk,
-        actor=plan_services.Actor.facilitator(other_facilitator.user),
+        actor=plan.Actor.facilitator(other_facilitator.user),
         title="Ailleurs",
-        pilot=plan_services.PilotChoice(participant_id=stranger.pk),
+        pilot=plan.PilotChoice(participant_id=stranger.pk),
         helpers=[foreign_offer.pk],
         submission_key="f1",
     )

@@ -10,10 +10,10 @@ from django.core.exceptions import ValidationError
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import services
 from boards.forms import FORM_EXPIRED, ImpossibleForm
 from boards.live import messages
 from boards.models import Atelier, Category, Impossible
+from boards.services import participation
 from tests.conftest import post_impossible
 
 BOARD_URL = "/a/TST234/"
@@ -198,7 +198,7 @@ def test_a_missing_submission_key_is_explained_at_the_top_of_the_form(alice):
 def test_the_service_enforces_the_same_rules_without_the_form(alice, events, fields):
     fields = {"category": Category.FUNDING, "submission_key": "svc-1", **fields}
     with pytest.raises(ValidationError):
-        services.post_impossible(alice.participant, **fields)
+        participation.post_impossible(alice.participant, **fields)
     assert not Impossible.objects.exists()
     assert _version() == 0
 
@@ -274,7 +274,7 @@ def test_anonymous_posting_hides_the_author_in_pushed_fragments(alice):
 
 def test_anonymous_posting_hides_the_author_when_they_rename_themselves(alice):
     impossible = post_impossible(alice.participant, anonymous=True)
-    services.update_participant(alice.participant, name="Alice Nouvelle", organisation="", role="pair")
+    participation.update_participant(alice.participant, name="Alice Nouvelle", organisation="", role="pair")
 
     rendered = messages.event_messages(
         impossible.atelier_id, 3, {"type": "participant.updated", "participant": alice.participant.pk}
@@ -411,9 +411,9 @@ def three_impossibles(alice, bob, charlie):
     popular = post_impossible(alice.participant, "Impossible de financer la reprise", category=Category.FUNDING)
     middle = post_impossible(alice.participant, "Impossible de recruter un soudeur", category=Category.RECRUITMENT)
     newest = post_impossible(bob.participant, "Impossible de loger les apprentis", category=Category.MOBILITY)
-    services.set_me_too(bob.participant, popular.pk, on=True)
-    services.set_me_too(charlie.participant, popular.pk, on=True)
-    services.set_me_too(charlie.participant, middle.pk, on=True)
+    participation.set_me_too(bob.participant, popular.pk, on=True)
+    participation.set_me_too(charlie.participant, popular.pk, on=True)
+    participation.set_me_too(charlie.participant, middle.pk, on=True)
     return popular, middle, newest
 
 
@@ -472,7 +472,7 @@ def test_it_does_not_list_hidden_impossibles(alice, three_impossibles):
 
 
 def test_it_does_not_list_impossibles_of_another_atelier(alice, other_atelier):
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
     post_impossible(stranger, "Impossible ailleurs")
     response = alice.get(BOARD_URL)
     assert _card_order(response.content.decode()) == []
@@ -484,7 +484,7 @@ def test_the_board_reads_outside_a_test_transaction(alice, bob):
     # In production the page's reads run in their own (repeatable read)
     # transaction, not inside the test's: exercise that path too.
     post_impossible(alice.participant, "Impossible de trouver un local")
-    services.set_me_too(bob.participant, Impossible.objects.get().pk, on=True)
+    participation.set_me_too(bob.participant, Impossible.objects.get().pk, on=True)
 
     response = bob.get(BOARD_URL, {"sort": "top"})
 

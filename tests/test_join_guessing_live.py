@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 
-from boards import access, ratelimit, services
+from boards import access, ratelimit
 from boards.models import Impossible, MeToo, Participant, Role
+from boards.services import participation
 from tests import servers
 from tests.servers import Visitor, new_http_client
 
@@ -54,7 +55,7 @@ def _room(server, atelier, address: str) -> list[Visitor]:
     each phone holds its own session, as the join form leaves it."""
     phones = []
     for n in range(ROOM):
-        participant = services.join_atelier(atelier, name=f"Personne {n}", organisation="", role=Role.ENTREPRENEUR)
+        participant = participation.join_atelier(atelier, name=f"Personne {n}", organisation="", role=Role.ENTREPRENEUR)
         session = SessionStore()
         session[access.session_key(atelier.pk)] = participant.pk
         session.create()

@@ -14,8 +14,7 @@ from django.utils.html import escape
 
 from boards import access
 from boards.models import ActionStatus, Atelier, PlanAction
-from boards.services import facilitation
-from boards.services import plan as plan_services
+from boards.services import facilitation, plan
 from boards.services.plan import Actor, PilotChoice
 from tests.conftest import post_impossible
 
@@ -32,7 +31,7 @@ def pilot_action(atelier, alice, facilitator):
     Atelier.objects.filter(pk=atelier.pk).update(starts_at=timezone.now() - datetime.timedelta(days=400))
     impossible = post_impossible(alice.participant, "Impossible de recruter des soudeurs")
     facilitation.set_phase(atelier.pk, "plan")
-    action = plan_services.create_action(
+    action = plan.create_action(
         atelier.pk,
         impossible.pk,
         actor=Actor.facilitator(facilitator.user),
@@ -80,7 +79,7 @@ def test_a_link_works_until_the_last_day_then_stops(settings, pilot_action, outs
 
 def test_the_latest_due_date_of_the_pilots_actions_counts(settings, pilot_action, alice, facilitator, outsider):
     settings.PILOT_LINK_DAYS = 30
-    later = plan_services.create_action(
+    later = plan.create_action(
         pilot_action.atelier_id,
         pilot_action.impossible_id,
         actor=Actor.facilitator(facilitator.user),
@@ -129,7 +128,7 @@ def test_a_facilitator_renews_an_expired_link_for_the_same_number_of_days(
 
 def test_a_revoked_or_unknown_link_says_it_no_longer_works(pilot_action, facilitator, outsider):
     old = pilot_action.pilot.token
-    plan_services.renew_pilot_link(pilot_action.atelier_id, pilot_action.pilot_id)
+    plan.renew_pilot_link(pilot_action.atelier_id, pilot_action.pilot_id)
 
     _assert_gone(outsider.get(f"/suivi/{old}/"))
     _assert_gone(outsider.get("/plan/inconnu/"))

@@ -136,7 +136,7 @@ def test_a_configured_process_writes_json_lines_to_stderr():
     """The whole path: settings, dictConfig, a logger with extras."""
     script = (
         "import django, logging; django.setup(); "
-        "logging.getLogger('boards.consumers').info('websocket connected', "
+        "logging.getLogger('boards.live.consumers').info('websocket connected', "
         "extra={'event': 'ws.connect', 'atelier': 'CGNC16', 'code': None, 'origin': 'https://atelier.example.org'})"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "cerveau.settings", "CERVEAU_LOG_FORMAT": "json"}

@@ -8,8 +8,9 @@ import re
 import pytest
 from pytest_django.asserts import assertRedirects
 
-from boards import services
 from boards.models import Atelier, Impossible, MeToo
+from boards.services import participation
+from boards.services.core import NotFound
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -55,7 +56,7 @@ def test_it_answers_htmx_with_204_and_a_client_event(bob, impossible):
 
 
 def test_it_tells_htmx_when_it_was_withdrawn(bob, impossible):
-    services.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
     response = bob.post(_url(impossible.pk), {"state": "off"}, **HTMX)
     assert json.loads(response["HX-Trigger"]) == {"cerveau:metoo": {"impossible": impossible.pk, "on": False}}
 
@@ -86,7 +87,7 @@ def test_it_is_idempotent(bob, impossible, events, django_capture_on_commit_call
 
 
 def test_it_withdraws(bob, impossible, events, django_capture_on_commit_callbacks):
-    services.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
     version_before = _version()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -102,8 +103,8 @@ def test_it_withdraws(bob, impossible, events, django_capture_on_commit_callback
 
 
 def test_it_withdraws_only_its_own_moi_aussi(bob, charlie, impossible):
-    services.set_me_too(bob.participant, impossible.pk, on=True)
-    services.set_me_too(charlie.participant, impossible.pk, on=True)
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.set_me_too(charlie.participant, impossible.pk, on=True)
 
     bob.post(_url(impossible.pk), {"state": "off"})
 
@@ -112,7 +113,7 @@ def test_it_withdraws_only_its_own_moi_aussi(bob, charlie, impossible):
 
 
 def test_withdrawing_twice_is_harmless(bob, impossible, events, django_capture_on_commit_callbacks):
-    services.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
     with django_capture_on_commit_callbacks(execute=True):
         bob.post(_url(impossible.pk), {"state": "off"})
         bob.post(_url(impossible.pk), {"state": "off"})
@@ -200,7 +201,7 @@ def test_it_returns_404_for_an_unknown_impossible(bob, impossible, events, djang
 
 
 def test_it_returns_404_for_an_impossible_of_another_atelier(bob, impossible, other_atelier, events):
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
     foreign = post_impossible(stranger, "Impossible ailleurs")
     version_before = _version()
 
@@ -227,7 +228,7 @@ def test_it_returns_404_for_a_hidden_impossible(bob, impossible, events, django_
 
 
 def test_it_does_not_withdraw_from_a_hidden_impossible(bob, impossible):
-    services.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
     Impossible.objects.filter(pk=impossible.pk).update(hidden=True)
 
     response = bob.post(_url(impossible.pk), {"state": "off"})
@@ -239,8 +240,8 @@ def test_it_does_not_withdraw_from_a_hidden_impossible(bob, impossible):
 
 def test_the_service_raises_not_found_for_a_malformed_id(bob, impossible):
     version_before = _version()
-    with pytest.raises(services.NotFound):
-        services.set_me_too(bob.participant, "abc", on=True)
+    with pytest.raises(NotFound):
+        participation.set_me_too(bob.participant, "abc", on=True)
     _assert_nothing_changed(impossible, version_before)
 
 
@@ -251,7 +252,7 @@ def test_only_members_can_say_moi_aussi(outsider, impossible, events):
 
 
 def test_a_participant_cannot_say_moi_aussi_in_another_atelier_by_url(bob, other_atelier):
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
     foreign = post_impossible(stranger, "Impossible ailleurs")
 
     response = bob.post(_url(foreign.pk, code="AUTRE9"), {"state": "on"})

@@ -8,10 +8,11 @@ from django.core.exceptions import ValidationError
 from django.utils.html import escape
 from pytest_django.asserts import assertContains, assertNotContains, assertRedirects
 
-from boards import services
 from boards.forms import HelpOfferForm
 from boards.live import messages
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible
+from boards.services import participation
+from boards.services.core import NotFound
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -186,7 +187,7 @@ def test_it_rejects_invalid_input_over_htmx_with_the_form_fragment(bob, impossib
 def test_the_service_enforces_the_same_rules_without_the_form(bob, impossible, fields):
     fields = {"kind": HelpKind.EXPERTISE, "message": "ok", "contact": "", "submission_key": "svc", **fields}
     with pytest.raises(ValidationError):
-        services.offer_help(bob.participant, impossible.pk, **fields)
+        participation.offer_help(bob.participant, impossible.pk, **fields)
     assert not HelpOffer.objects.exists()
 
 
@@ -245,7 +246,7 @@ def test_the_contact_is_never_in_pushed_fragments(offer, kind):
 
 
 def test_the_contact_is_never_in_the_participant_updated_fragment(bob, offer):
-    services.update_participant(bob.participant, name="Bob R.", organisation="Mairie", role="elu")
+    participation.update_participant(bob.participant, name="Bob R.", organisation="Mairie", role="elu")
 
     rendered = messages.event_messages(
         offer.impossible.atelier_id, 99, {"type": "participant.updated", "participant": bob.participant.pk}
@@ -331,7 +332,7 @@ def test_it_returns_404_for_a_hidden_impossible(bob, impossible, events, django_
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_it_returns_404_for_an_impossible_of_another_atelier(bob, other_atelier, method):
-    stranger = services.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
+    stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
     foreign = post_impossible(stranger, "Impossible ailleurs")
 
     response = getattr(bob, method)(_url(foreign.pk), _form())
@@ -344,8 +345,8 @@ def test_it_returns_404_for_an_impossible_of_another_atelier(bob, other_atelier,
 def test_the_service_refuses_a_hidden_impossible(bob, impossible):
     Impossible.objects.filter(pk=impossible.pk).update(hidden=True)
     version_before = _version()
-    with pytest.raises(services.NotFound):
-        services.offer_help(bob.participant, impossible.pk, kind="expertise", message="ok", submission_key="k")
+    with pytest.raises(NotFound):
+        participation.offer_help(bob.participant, impossible.pk, kind="expertise", message="ok", submission_key="k")
     assert not HelpOffer.objects.exists()
     assert _version() == version_before
 

@@ -12,8 +12,8 @@ from django.db import connections
 
 from boards.live import protocol
 from boards.models import Atelier
-from boards.services import facilitation, offer_help
-from boards.services import plan as plan_services
+from boards.services import facilitation, plan
+from boards.services.participation import offer_help
 from tests.conftest import browser_socket, post_impossible
 from tests.test_consumer import TIMEOUT, board_frames, live_version
 
@@ -33,15 +33,15 @@ def _planned(atelier, alice, bob):
     impossible = post_impossible(alice.participant, STATEMENT)
     offer_help(bob.participant, impossible.pk, kind="contact", message=SECRET_OFFER, submission_key="o")
     facilitation.set_phase(atelier.pk, "plan")
-    action = plan_services.create_action(
+    action = plan.create_action(
         atelier.pk,
         impossible.pk,
-        actor=plan_services.Actor.facilitator(User.objects.create_user("fanny-live")),
+        actor=plan.Actor.facilitator(User.objects.create_user("fanny-live")),
         title="Visiter la laiterie",
-        pilot=plan_services.PilotChoice(name="Mairie de Jarnac"),
+        pilot=plan.PilotChoice(name="Mairie de Jarnac"),
         submission_key="a",
     )
-    share = plan_services.publish_plan(atelier.pk)
+    share = plan.publish_plan(atelier.pk)
     return impossible, action, share
 
 
@@ -72,8 +72,8 @@ async def test_a_link_page_hears_only_version_ticks(atelier, alice, bob, kind):
         assert live_version(snapshot) == (version, "snapshot")
         assert STATEMENT not in snapshot and "Visiter" not in snapshot
 
-        await sync_to_async(plan_services.update_action)(
-            atelier.pk, action.pk, actor=plan_services.Actor.pilot(action.pilot), status="en_cours"
+        await sync_to_async(plan.update_action)(
+            atelier.pk, action.pk, actor=plan.Actor.pilot(action.pilot), status="en_cours"
         )
 
         [tick] = await board_frames(communicator)
@@ -88,7 +88,7 @@ async def test_revoking_the_public_link_closes_its_pages(atelier, alice, bob):
     communicator = await _connect(f"/ws/plan/{share}/")
     await board_frames(communicator)
 
-    await sync_to_async(plan_services.revoke_plan_link)(atelier.pk)
+    await sync_to_async(plan.revoke_plan_link)(atelier.pk)
 
     assert (await _closed(communicator))["code"] == 4404
     refused = await _connect(f"/ws/plan/{share}/")
@@ -101,7 +101,7 @@ async def test_renewing_a_pilots_link_closes_the_old_ones_pages(atelier, alice, 
     communicator = await _connect(f"/ws/suivi/{old}/")
     await board_frames(communicator)
 
-    await sync_to_async(plan_services.renew_pilot_link)(atelier.pk, action.pilot_id)
+    await sync_to_async(plan.renew_pilot_link)(atelier.pk, action.pilot_id)
 
     assert (await _closed(communicator))["code"] == 4404
 

@@ -15,11 +15,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from boards import exporters, services
+from boards import exporters
 from boards.models import ActionChange, ActionStatus, Atelier, Category, HelpKind, PlanAction, Role
-from boards.services import facilitation
-from boards.services import plan as plan_services
+from boards.services import facilitation, participation, plan
 from boards.services.plan import Actor, PilotChoice
+from boards.views import answers
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -40,7 +40,7 @@ def build_scene(atelier: Atelier, alice, bob, charlie, facilitator) -> SimpleNam
         starts_at=timezone.now() - datetime.timedelta(days=30), venue="Salle des fêtes de Cognac"
     )
     atelier.refresh_from_db()
-    dominique = services.join_atelier(atelier, name="Dominique Discrète", organisation="", role=Role.OTHER)
+    dominique = participation.join_atelier(atelier, name="Dominique Discrète", organisation="", role=Role.OTHER)
     welders = post_impossible(alice.participant, "Impossible de recruter des soudeurs")
     loan = post_impossible(bob.participant, "Pas de prêt pour une PME de cinq salariés", category=Category.FUNDING)
     premises = post_impossible(
@@ -55,8 +55,8 @@ def build_scene(atelier: Atelier, alice, bob, charlie, facilitator) -> SimpleNam
         (bob, premises),
         (alice, bakery),
     ]:
-        services.set_me_too(participant.participant, impossible.pk, on=True)
-    charlie_offer = services.offer_help(
+        participation.set_me_too(participant.participant, impossible.pk, on=True)
+    charlie_offer = participation.offer_help(
         charlie.participant,
         welders.pk,
         kind=HelpKind.INTRODUCTION,
@@ -64,7 +64,7 @@ def build_scene(atelier: Atelier, alice, bob, charlie, facilitator) -> SimpleNam
         contact="charlie@example.org",
         submission_key="offer-charlie",
     )
-    bob_offer = services.offer_help(
+    bob_offer = participation.offer_help(
         bob.participant,
         loan.pk,
         kind=HelpKind.ADMINISTRATION,
@@ -75,7 +75,7 @@ def build_scene(atelier: Atelier, alice, bob, charlie, facilitator) -> SimpleNam
     )
     facilitation.set_phase(atelier.pk, "plan")
     actor = Actor.facilitator(facilitator.user)
-    training = plan_services.create_action(
+    training = plan.create_action(
         atelier.pk,
         welders.pk,
         actor=actor,
@@ -86,7 +86,7 @@ def build_scene(atelier: Atelier, alice, bob, charlie, facilitator) -> SimpleNam
         due_on=TODAY - datetime.timedelta(days=3),
         submission_key="action-training",
     )
-    meeting = plan_services.create_action(
+    meeting = plan.create_action(
         atelier.pk,
         loan.pk,
         actor=actor,
@@ -115,7 +115,7 @@ def scene(atelier, alice, bob, charlie, facilitator):
 
 
 def publish(atelier: Atelier) -> str:
-    return plan_services.publish_plan(atelier.pk)
+    return plan.publish_plan(atelier.pk)
 
 
 def text(response) -> str:
@@ -190,7 +190,7 @@ def test_the_plan_page_lists_the_most_shared_impossibles_without_action_or_help(
 
 
 def test_the_plan_page_shows_each_actions_dated_history_with_who_changed_what(scene, facilitator, settings):
-    plan_services.update_action(
+    plan.update_action(
         scene.atelier.pk,
         scene.training.pk,
         actor=Actor.facilitator(facilitator.user),
@@ -278,15 +278,31 @@ def test_the_panels_are_the_same_fragment_as_in_the_page(scene, facilitator):
     assert 'id="plan-panels"' in page
 
 
-def test_the_plan_is_shown_in_the_ateliers_time_zone_whoever_opens_it(scene, facilitator):
+def test_the_plan_is_shown_in_the_ateliers_time_zone_and_the_facilitators_language(scene, facilitator):
     Atelier.objects.filter(pk=scene.atelier.pk).update(
         time_zone="Indian/Reunion", starts_at=datetime.datetime(2030, 5, 4, 14, 30, tzinfo=datetime.UTC)
     )
 
     page = text(facilitator.get(f"/a/{scene.atelier.code}/plan/", HTTP_ACCEPT_LANGUAGE="en"))
 
-    assert "4 mai 2030 18:30" in page  # UTC+4, in the atelier's language
-    assert "Les actions" in page
+    # UTC+4, where the atelier takes place; in English, the facilitator's own page.
+    assert '<time datetime="2030-05-04T18:30:00+04:00">May 4, 2030, 6:30 p.m.</time>' in page
+    assert "The actions" in page
+    assert "Les actions" not in page
+
+
+def test_the_rooms_documents_stay_in_the_ateliers_language_whoever_opens_them(scene, facilitator, outsider):
+    token = publish(scene.atelier)
+
+    public = text(outsider.get(f"/plan/{token}/", HTTP_ACCEPT_LANGUAGE="en"))
+    follow_up = text(outsider.get(f"/suivi/{scene.mayor_pilot.token}/", HTTP_ACCEPT_LANGUAGE="en"))
+    projector = text(facilitator.get(f"/a/{scene.atelier.code}/projector/", HTTP_ACCEPT_LANGUAGE="en"))
+    markdown = facilitator.get(f"/a/{scene.atelier.code}/plan/export/md/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Les actions" in public
+    assert "Où en est l'action" in follow_up
+    assert '<html lang="fr">' in projector
+    assert "_Plan généré le " in markdown
 
 
 # --- The public link -------------------------------------------------------------------------------
@@ -313,7 +329,7 @@ def test_the_public_plan_shows_the_plan_without_controls(scene, outsider):
 
 
 def test_the_public_plan_shows_the_history_but_not_who_in_the_team_made_it(scene, facilitator, outsider):
-    plan_services.update_action(
+    plan.update_action(
         scene.atelier.pk, scene.training.pk, actor=Actor.facilitator(facilitator.user), status=ActionStatus.DONE
     )
     token = publish(scene.atelier)
@@ -329,7 +345,7 @@ def test_the_public_plan_follows_changes_at_once(scene, facilitator, outsider):
     token = publish(scene.atelier)
     assert "Nouveau titre" not in text(outsider.get(f"/plan/{token}/panels/"))
 
-    plan_services.update_action(
+    plan.update_action(
         scene.atelier.pk, scene.training.pk, actor=Actor.facilitator(facilitator.user), title="Nouveau titre"
     )
 
@@ -339,7 +355,7 @@ def test_the_public_plan_follows_changes_at_once(scene, facilitator, outsider):
 
 def test_an_anonymous_impossible_never_shows_its_author(scene, facilitator, outsider):
     token = publish(scene.atelier)
-    plan_services.create_action(
+    plan.create_action(
         scene.atelier.pk,
         scene.premises.pk,
         actor=Actor.facilitator(facilitator.user),
@@ -370,7 +386,7 @@ PAYLOADS = [
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_user_text_is_shown_escaped_on_every_plan_page(atelier, alice, bob, facilitator, outsider, payload):
     impossible = post_impossible(alice.participant, f"Statement {payload}")
-    offer = services.offer_help(
+    offer = participation.offer_help(
         bob.participant,
         impossible.pk,
         kind=HelpKind.EXPERTISE,
@@ -378,9 +394,9 @@ def test_user_text_is_shown_escaped_on_every_plan_page(atelier, alice, bob, faci
         contact=f"Contact {payload}",
         submission_key="offer-xss",
     )
-    services.update_participant(bob.participant, name="Bob <b>x</b>", organisation=payload[:100], role=Role.PEER)
+    participation.update_participant(bob.participant, name="Bob <b>x</b>", organisation=payload[:100], role=Role.PEER)
     facilitation.set_phase(atelier.pk, "plan")
-    action = plan_services.create_action(
+    action = plan.create_action(
         atelier.pk,
         impossible.pk,
         actor=Actor.facilitator(facilitator.user),
@@ -390,9 +406,7 @@ def test_user_text_is_shown_escaped_on_every_plan_page(atelier, alice, bob, faci
         next_step=f"Next {payload}",
         submission_key="action-xss",
     )
-    plan_services.update_action(
-        atelier.pk, action.pk, actor=Actor.facilitator(facilitator.user), title=f"Retitled {payload}"
-    )
+    plan.update_action(atelier.pk, action.pk, actor=Actor.facilitator(facilitator.user), title=f"Retitled {payload}")
     token = publish(atelier)
     pages = [
         facilitator.get(f"/a/{atelier.code}/plan/"),
@@ -543,7 +557,7 @@ def test_a_pilot_follows_up_after_the_atelier_is_closed(scene, outsider):
 
 def test_the_follow_up_page_shows_each_actions_history_without_names(scene, facilitator, outsider):
     _follow_up(outsider, scene.mayor_pilot, scene.meeting)
-    plan_services.update_action(
+    plan.update_action(
         scene.atelier.pk, scene.meeting.pk, actor=Actor.facilitator(facilitator.user), title="Réunir les banques"
     )
 
@@ -586,7 +600,7 @@ def test_the_public_link_controls_answer_htmx_with_a_refresh(scene, facilitator,
 def test_an_unknown_link_operation_is_refused(scene, facilitator):
     response = facilitator.post(f"/a/{scene.atelier.code}/plan/share/", {"op": "explode"}, **HTMX)
 
-    assert response.status_code == 422
+    assert response.status_code == answers.REFUSED
     assert Atelier.objects.get(pk=scene.atelier.pk).share_token is None
 
 
@@ -636,7 +650,7 @@ def _grow_plan(scene, facilitator, n: int) -> None:
             if index % 2
             else PilotChoice(participant_id=scene.alice_pilot.participant_id)
         )
-        action = plan_services.create_action(
+        action = plan.create_action(
             scene.atelier.pk,
             impossible.pk,
             actor=actor,
@@ -646,7 +660,7 @@ def _grow_plan(scene, facilitator, n: int) -> None:
             due_on=TODAY + datetime.timedelta(days=index % 30),
             submission_key=secrets.token_urlsafe(8),
         )
-        plan_services.update_action(scene.atelier.pk, action.pk, actor=actor, status=ActionStatus.IN_PROGRESS)
+        plan.update_action(scene.atelier.pk, action.pk, actor=actor, status=ActionStatus.IN_PROGRESS)
 
 
 def _count_queries(client, url: str) -> int:

@@ -20,10 +20,9 @@ import pytest
 from django.test import Client
 from pytest_django.asserts import assertRedirects
 
-from boards import exporters, services
+from boards import exporters
 from boards.models import ActionChange, ActionStatus, Atelier, Pilot, PlanAction, Role
-from boards.services import facilitation
-from boards.services import plan as plan_services
+from boards.services import facilitation, participation, plan
 from boards.services.plan import Actor, PilotChoice
 from tests.conftest import post_impossible
 from tests.test_plan_pages import build_scene
@@ -42,7 +41,7 @@ def anonymous(db) -> Client:
 @pytest.fixture
 def scene(atelier, other_atelier, alice, bob, charlie, facilitator):
     scene = build_scene(atelier, alice, bob, charlie, facilitator)
-    scene.token = plan_services.publish_plan(atelier.pk)
+    scene.token = plan.publish_plan(atelier.pk)
     scene.code = atelier.code
     return scene
 
@@ -273,14 +272,14 @@ def test_a_wrong_public_link_is_a_404(scene, outsider, endpoint, wrong):
 def test_a_revoked_public_link_is_a_404_at_once(scene, outsider, endpoint):
     assert endpoint.call(outsider, scene).status_code == 200  # cached panels included
 
-    plan_services.revoke_plan_link(scene.atelier.pk)
+    plan.revoke_plan_link(scene.atelier.pk)
 
     assert endpoint.call(outsider, scene).status_code == 404
 
 
 def test_a_republished_plan_has_a_new_link_and_the_old_one_stays_dead(scene, outsider):
-    plan_services.revoke_plan_link(scene.atelier.pk)
-    token = plan_services.publish_plan(scene.atelier.pk)
+    plan.revoke_plan_link(scene.atelier.pk)
+    token = plan.publish_plan(scene.atelier.pk)
 
     assert token != scene.token
     assert outsider.get(f"/plan/{scene.token}/").status_code == 404
@@ -289,7 +288,7 @@ def test_a_republished_plan_has_a_new_link_and_the_old_one_stays_dead(scene, out
 
 @pytest.mark.parametrize("identifier", FORMATS)
 def test_a_revoked_public_link_stops_every_download(scene, outsider, identifier):
-    plan_services.revoke_plan_link(scene.atelier.pk)
+    plan.revoke_plan_link(scene.atelier.pk)
 
     assert outsider.get(f"/plan/{scene.token}/export/{identifier}/").status_code == 404
 
@@ -336,7 +335,7 @@ def test_a_wrong_follow_up_link_is_a_404_and_changes_nothing(scene, outsider, en
 @pytest.mark.parametrize("endpoint", [*FOLLOW_UP_PAGES, FOLLOW_UP_ACTION], ids=str)
 def test_a_renewed_follow_up_link_is_a_404_at_once(scene, outsider, endpoint):
     old = scene.mayor_pilot.token
-    plan_services.renew_pilot_link(scene.atelier.pk, scene.mayor_pilot.pk)
+    plan.renew_pilot_link(scene.atelier.pk, scene.mayor_pilot.pk)
     before = plan_state(scene.atelier.pk)
 
     response = endpoint.call(outsider, scene, pilot_token=old)
@@ -364,10 +363,10 @@ def test_a_pilots_link_cannot_reach_another_pilots_action(
 
 
 def test_a_pilots_link_cannot_reach_an_action_of_another_atelier(scene, other_atelier, other_facilitator, outsider):
-    zoe = services.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
+    zoe = participation.join_atelier(other_atelier, name="Zoé", organisation="", role=Role.OTHER)
     impossible = post_impossible(zoe, "Impossible ailleurs")
     facilitation.set_phase(other_atelier.pk, "plan")
-    foreign = plan_services.create_action(
+    foreign = plan.create_action(
         other_atelier.pk,
         impossible.pk,
         actor=Actor.facilitator(other_facilitator.user),

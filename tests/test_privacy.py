@@ -15,8 +15,8 @@ from boards import exporters
 from boards.access import session_key
 from boards.live import messages
 from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant
-from boards.services import facilitation, offer_help, set_me_too
-from boards.services import plan as plan_services
+from boards.services import facilitation, plan
+from boards.services.participation import offer_help, set_me_too
 from boards.services.privacy import forget_participant, purge_contacts
 from tests.conftest import post_impossible
 
@@ -37,16 +37,16 @@ def room(atelier, alice, bob, charlie):
     )
     facilitation.set_phase(atelier.pk, "plan")
     user = User.objects.create_user("fanny-privacy")
-    action = plan_services.create_action(
+    action = plan.create_action(
         atelier.pk,
         theirs.pk,
-        actor=plan_services.Actor.facilitator(user),
+        actor=plan.Actor.facilitator(user),
         title="Former deux soudeurs",
-        pilot=plan_services.PilotChoice(participant_id=bob.participant.pk),
+        pilot=plan.PilotChoice(participant_id=bob.participant.pk),
         helpers=[offer.pk],
         submission_key="a",
     )
-    plan_services.follow_up(action.pilot.token, action.pk, status="en_cours", next_step="Appeler le CFA")
+    plan.follow_up(action.pilot, action.pk, status="en_cours", next_step="Appeler le CFA")
     return theirs, named, hidden_name, offer, action
 
 

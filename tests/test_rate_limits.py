@@ -18,9 +18,10 @@ from django.db import connections
 from django.test import Client
 from django.utils.html import escape
 
-from boards import ratelimit, services
+from boards import ratelimit
 from boards.access import session_key
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
+from boards.services import participation
 from tests.conftest import post_impossible
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -224,7 +225,7 @@ def test_a_room_of_500_behind_one_address_is_never_refused(atelier, other_atelie
     """One venue NAT: every phone has the same address. Each joins and posts
     an impossible; one in five also offers help."""
     statuses: Counter = Counter()
-    previous = post_impossible(services.join_atelier(atelier, name="Animation", organisation="", role=Role.OTHER))
+    previous = post_impossible(participation.join_atelier(atelier, name="Animation", organisation="", role=Role.OTHER))
     phone = Client(REMOTE_ADDR="192.0.2.10")
     for n in range(500):
         phone.cookies.clear()  # the next phone: no cookie yet

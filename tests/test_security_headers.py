@@ -27,7 +27,7 @@ from django.test import Client
 from django.urls import path
 
 from boards import exporters, qr
-from boards.services import plan as plan_services
+from boards.services import plan
 from tests.test_plan_pages import build_scene
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ urlpatterns = [path("boom/", _failing_view)]
 @pytest.fixture
 def scene(atelier, alice, bob, charlie, facilitator):
     scene = build_scene(atelier, alice, bob, charlie, facilitator)
-    scene.share_token = plan_services.publish_plan(atelier.pk)
+    scene.share_token = plan.publish_plan(atelier.pk)
     scene.code = atelier.code
     return scene
 

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from boards import services, similarity
 from boards.models import DismissedDuplicate, Impossible, ImpossibleFeatures, Role
 from boards.services import facilitation
+from boards.services.core import NotFound
 from boards.similarity import scoring, text
 from tests.conftest import _persona, post_impossible
 
@@ -265,7 +266,7 @@ def test_dismissing_needs_two_impossibles_of_the_atelier(atelier, other_atelier,
     olga = _persona(other_atelier, "Olga", Role.ENTREPRENEUR)
     foreign = post(olga, WELDERS_AGAIN)
 
-    with pytest.raises(services.NotFound):
+    with pytest.raises(NotFound):
         facilitation.dismiss_duplicate(atelier.pk, welders.pk, foreign.pk)
     with pytest.raises(services.core.ValidationError):
         facilitation.dismiss_duplicate(atelier.pk, welders.pk, welders.pk)

@@ -18,10 +18,11 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from boards import reads, services
+from boards import reads
 from boards.models import Atelier, Impossible
 from boards.phases import Phase
 from boards.services import facilitation
+from boards.services.core import Refused
 from tests.conftest import post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,7 +91,7 @@ def test_a_closed_atelier_refuses_without_queueing_for_the_lock(atelier, alice):
     _close(atelier)
     with write_lock_held_elsewhere():
         started = time.monotonic()
-        with pytest.raises(services.Refused):
+        with pytest.raises(Refused):
             post_impossible(alice.participant)
         elapsed = time.monotonic() - started
     assert elapsed < PROMPT, f"the refusal waited {elapsed:.1f} s for the write lock"

@@ -35,12 +35,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from boards import phases, reads, services
+from boards import phases, reads
 from boards.access import session_key
 from boards.live import messages, protocol, publish
 from boards.models import Atelier, Category, HelpKind, HelpOffer, Impossible, MeToo, Participant, Role
 from boards.phases import Action, Phase
-from boards.services import facilitation
+from boards.services import facilitation, participation
+from boards.services.core import NotFound, Refused
 
 MAX_PARTICIPANTS = 4
 MAX_IMPOSSIBLES = reads.PAGE_SIZE - 5  # the whole board fits on the first page
@@ -191,10 +192,12 @@ class BoardMachine(RuleBasedStateMachine):
         cache.clear()
         self.atelier = Atelier.objects.create(title="Atelier — modèle", territory="Charente", code="MODELE")
         elsewhere = Atelier.objects.create(title="Ailleurs", territory="Gironde", code="AILLEUR")
-        stranger = services.join_atelier(elsewhere, name="Zoé", organisation="", role=Role.OTHER)
-        foreign = services.post_impossible(stranger, statement="Ailleurs", category=Category.OTHER, submission_key="f")
+        stranger = participation.join_atelier(elsewhere, name="Zoé", organisation="", role=Role.OTHER)
+        foreign = participation.post_impossible(
+            stranger, statement="Ailleurs", category=Category.OTHER, submission_key="f"
+        )
         self.foreign_impossible = foreign.pk
-        self.foreign_offer = services.offer_help(
+        self.foreign_offer = participation.offer_help(
             stranger, foreign.pk, kind=HelpKind.EXPERTISE, message="Ailleurs aussi", submission_key="f"
         ).pk
         fanny = User.objects.create_user("fanny-modele")
@@ -228,9 +231,9 @@ class BoardMachine(RuleBasedStateMachine):
         with TestCase.captureOnCommitCallbacks(execute=True):
             try:
                 return Outcome.DONE, call(*args, **kwargs)
-            except services.NotFound:
+            except NotFound:
                 return Outcome.NOT_FOUND, None
-            except services.Refused:
+            except Refused:
                 return Outcome.REFUSED, None
             except ValidationError:
                 return Outcome.INVALID, None
@@ -299,7 +302,7 @@ class BoardMachine(RuleBasedStateMachine):
             outcome = Outcome.DONE if response.status_code == 302 else Outcome.INVALID
         else:
             participant = Participant.objects.select_related("atelier").get(pk=author)
-            outcome, _impossible = self.write(services.post_impossible, participant, anonymous=anonymous, **fields)
+            outcome, _impossible = self.write(participation.post_impossible, participant, anonymous=anonymous, **fields)
         valid = bool(statement.strip())
         if not valid:
             assert outcome == Outcome.INVALID
@@ -336,7 +339,7 @@ class BoardMachine(RuleBasedStateMachine):
             assert response.status_code == 302
         else:
             participant = Participant.objects.select_related("atelier").get(pk=original.author)
-            outcome, again = self.write(services.post_impossible, participant, **fields)
+            outcome, again = self.write(participation.post_impossible, participant, **fields)
             assert (outcome, again.pk) == (Outcome.DONE, original.id)
 
     @precondition(lambda self: self.members and self.board)
@@ -350,7 +353,7 @@ class BoardMachine(RuleBasedStateMachine):
             outcome = Outcome.NOT_FOUND if response.status_code == 404 else None
         else:
             participant = Participant.objects.select_related("atelier").get(pk=who)
-            outcome, _impossible = self.write(services.set_me_too, participant, target, on=on)
+            outcome, _impossible = self.write(participation.set_me_too, participant, target, on=on)
         model = self.board.get(target)
         if model is None or not model.visible:
             assert outcome == Outcome.NOT_FOUND
@@ -382,7 +385,7 @@ class BoardMachine(RuleBasedStateMachine):
             outcome = {302: Outcome.DONE, 404: Outcome.NOT_FOUND}.get(response.status_code, Outcome.INVALID)
         else:
             participant = Participant.objects.select_related("atelier").get(pk=who)
-            outcome, _offer = self.write(services.offer_help, participant, target, **fields)
+            outcome, _offer = self.write(participation.offer_help, participant, target, **fields)
         model = self.board.get(target)
         if not message.strip():
             assert outcome in (Outcome.INVALID, Outcome.NOT_FOUND)

@@ -15,7 +15,7 @@ from pytest_django.asserts import assertRedirects
 
 from boards import territories
 from boards.models import Atelier
-from boards.services import facilitation as actions
+from boards.services import facilitation
 from boards.territories import build
 
 # --- Lookups --------------------------------------------------------------------------------------
@@ -315,7 +315,7 @@ def test_the_service_refuses_an_unknown_code_without_the_form(facilitator):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as refused:
-        actions.create_atelier(
+        facilitation.create_atelier(
             facilitator.user, title="Sans formulaire", categories=["financement"], insee_code="99999"
         )
 
@@ -400,7 +400,7 @@ def shipped_cog_afterwards():
 
 def _atelier_in(code: str, title: str) -> Atelier:
     atelier = Atelier.objects.create(title=title, insee_code=code)
-    actions.apply_territory(atelier)
+    facilitation.apply_territory(atelier)
     atelier.save()
     return atelier
 

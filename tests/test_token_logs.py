@@ -16,8 +16,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from boards.services import facilitation
-from boards.services import plan as plan_services
+from boards.services import facilitation, participation, plan
 from boards.services.plan import Actor, PilotChoice
 from cerveau.logging import mask_tokens
 from tests import servers
@@ -49,16 +48,14 @@ def _unit_options() -> tuple[str, ...]:
 def links(live_atelier):
     from django.contrib.auth.models import User
 
-    from boards import services
-
     user = User.objects.create_user("anim-logs")
     live_atelier.facilitators.add(user)
-    alice = services.join_atelier(live_atelier, name="Alice", organisation="", role="entrepreneur")
-    impossible = services.post_impossible(
+    alice = participation.join_atelier(live_atelier, name="Alice", organisation="", role="entrepreneur")
+    impossible = participation.post_impossible(
         alice, statement="Impossible de recruter", category="recrutement", submission_key="k"
     )
     facilitation.set_phase(live_atelier.pk, "plan")
-    action = plan_services.create_action(
+    action = plan.create_action(
         live_atelier.pk,
         impossible.pk,
         actor=Actor.facilitator(user),
@@ -66,9 +63,9 @@ def links(live_atelier):
         pilot=PilotChoice(name="Mairie"),
         submission_key="k-action",
     )
-    share = plan_services.publish_plan(live_atelier.pk)
+    share = plan.publish_plan(live_atelier.pk)
     revoked = action.pilot.token
-    pilot = plan_services.renew_pilot_link(live_atelier.pk, action.pilot_id)
+    pilot = plan.renew_pilot_link(live_atelier.pk, action.pilot_id)
     return share, pilot.token, revoked
 
 

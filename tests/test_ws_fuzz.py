@@ -24,7 +24,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 
-from boards import ratelimit, services
+from boards import ratelimit
 from boards.access import session_key
 from boards.live import protocol
 from boards.live.protocol import Close
@@ -40,6 +40,7 @@ from boards.models import (
     Presence,
     Role,
 )
+from boards.services import participation
 from tests import servers, test_consumer
 from tests.conftest import SITE_HOST, SITE_ORIGIN, browser_socket, close_communicators, post_impossible
 
@@ -149,7 +150,7 @@ _isolated = test_consumer._isolated
 def room(atelier, other_atelier, alice, bob):
     """Our atelier (one impossible) and another one, further along (three)."""
     post_impossible(alice.participant, OURS)
-    stranger = services.join_atelier(other_atelier, name="Sam", organisation="", role=Role.OTHER)
+    stranger = participation.join_atelier(other_atelier, name="Sam", organisation="", role=Role.OTHER)
     theirs = [post_impossible(stranger, f"{THEIRS} {n}") for n in range(3)]
     return {"theirs": theirs, "stranger": stranger}
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from django.utils import timezone, translation
 from django.utils.functional import Promise
 
+from boards.locale import atelier_locale
 from boards.plan_document import Plan, build_plan
 
 # --- Registry ---------------------------------------------------------------------------------
@@ -71,8 +71,9 @@ def export(atelier, identifier: str, *, include_contacts: bool) -> tuple[str, st
     exporter = get(identifier)
     if exporter is None:
         raise LookupError(f"unknown export format: {identifier!r}")
-    plan = build_plan(atelier, include_contacts=include_contacts)
-    with translation.override(plan.language), timezone.override(plan.time_zone):
+    # Documents speak the atelier's language and keep its time zone.
+    with atelier_locale(atelier):
+        plan = build_plan(atelier, include_contacts=include_contacts)
         content = exporter.render(plan)
     return exporter.filename(plan), exporter.content_type, content
 

@@ -1,26 +1,13 @@
-"""The one write path: every change to a board goes through a function here.
+"""The one write path: every change to a board goes through a function of
+these modules, imported by their own names (`from boards.services import
+participation`): `participation` (join, post, « moi aussi », offer help),
+`facilitation` (ateliers, phases, moderation, the team), `plan` (the local
+action plan and its links), `privacy` (a participant's data).
 
 Each action validates its domain rules, writes inside one transaction that
 also bumps the atelier's version (`core.begin_write`), and schedules its
-broadcast for after the commit. HTTP views and WebSocket consumers call
-these; nothing else writes.
+broadcast for after the commit (`boards.live.publish.on_commit`). HTTP views
+and WebSocket consumers call these; nothing else writes. Refusals are
+`core.Refused` (a rule of the atelier) and `core.NotFound` (an id that is not
+the atelier's).
 """
-
-from boards.services.core import NotFound, Refused
-from boards.services.participation import (
-    join_atelier,
-    offer_help,
-    post_impossible,
-    set_me_too,
-    update_participant,
-)
-
-__all__ = [
-    "NotFound",
-    "Refused",
-    "join_atelier",
-    "offer_help",
-    "post_impossible",
-    "set_me_too",
-    "update_participant",
-]

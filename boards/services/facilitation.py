@@ -103,17 +103,24 @@ def _validate_categories(categories: list[str]) -> list[str]:
     return chosen
 
 
-def create_atelier(user, **fields) -> Atelier:
+def create_atelier(user, *, code: str = "", **fields) -> Atelier:
+    """A new atelier in the welcome phase, run by `user`. Its join code is
+    drawn, or `code` (the demo's, which people are told in advance)."""
     atelier = Atelier(phase=Phase.WELCOME, **{key: value for key, value in fields.items() if key in ATELIER_FIELDS})
     atelier.categories = _validate_categories(atelier.categories)
     apply_territory(atelier)
     atelier.territory = atelier.territory or _territory_line(atelier)
     clean(atelier, exclude=["code"])
     with transaction.atomic():
-        for _attempt in range(5):
-            atelier.code = new_join_code()
-            if not Atelier.objects.filter(code=atelier.code).exists():
-                break
+        if code:
+            if Atelier.objects.filter(code=code).exists():
+                raise ValidationError({"code": _("Ce code est déjà pris.")})
+            atelier.code = code
+        else:
+            for _attempt in range(5):
+                atelier.code = new_join_code()
+                if not Atelier.objects.filter(code=atelier.code).exists():
+                    break
         atelier.save()
         atelier.facilitators.add(user)
     return atelier

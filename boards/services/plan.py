@@ -390,22 +390,8 @@ def delete_action(atelier_id: int, action_id: int, *, actor: Actor) -> None:
         _changed(atelier_id, version, impossible_id, action_id)
 
 
-def pilot_by_token(token: str) -> Pilot:
-    """The pilot of a working follow-up link: unknown, renewed and expired
-    links are NotFound alike."""
-    pilot = (
-        Pilot.objects.select_related("atelier", "participant").filter(token=token).first()
-        if token and len(token) <= 64
-        else None
-    )
-    if pilot is None or pilot.link_expired():
-        raise NotFound
-    return pilot
-
-
-def follow_up(token: str, action_id: int, *, status: str, next_step: str) -> PlanAction:
-    """A pilot's update through their personal link."""
-    pilot = pilot_by_token(token)
+def follow_up(pilot: Pilot, action_id: int, *, status: str, next_step: str) -> PlanAction:
+    """A pilot's update through their personal link (boards.access.pilot_link_required)."""
     return update_action(pilot.atelier_id, action_id, actor=Actor.pilot(pilot), status=status, next_step=next_step)
 
 
@@ -455,10 +441,3 @@ def revoke_plan_link(atelier_id: int) -> None:
         Atelier.objects.filter(pk=atelier_id).update(share_token=None)
         publish.on_commit(atelier_id, version, {"type": Event.ATELIER_UPDATED})
         transaction.on_commit(lambda: publish.close_token(token))
-
-
-def atelier_by_share_token(token: str) -> Atelier:
-    atelier = Atelier.objects.filter(share_token=token).first() if token and len(token) <= 64 else None
-    if atelier is None:
-        raise NotFound
-    return atelier

@@ -18,11 +18,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from boards.live import publish
 from boards.live.protocol import Event
+from boards.locale import atelier_locale
 from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant, Pilot, Presence
 from boards.phases import Phase
 from boards.services.core import begin_write
@@ -105,8 +106,8 @@ def _scrub(value: Any, names: set[str], replacement: str) -> Any:
 def forget_participant(participant: Participant) -> None:
     """Erase what identifies a participant everywhere, keep their contributions."""
     atelier_id = participant.atelier_id
-    language = Atelier.objects.values_list("language", flat=True).get(pk=atelier_id)
-    with translation.override(language):
+    # Stored words are in the atelier's language: they show in its documents.
+    with atelier_locale(Atelier.objects.get(pk=atelier_id)):
         anonymous = _("Participant·e anonyme")
     with transaction.atomic():
         version = begin_write(atelier_id).version

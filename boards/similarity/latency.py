@@ -68,12 +68,13 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(n: int) -> dict[str, float]:
-    from boards import services, similarity
+    from boards import similarity
     from boards.models import Atelier, Category, Impossible, Participant, Role
+    from boards.services import participation
     from boards.similarity import engine, evaluate
 
     atelier = Atelier.objects.create(title=f"Mesure {n}", code=f"LAT{n % 1000:03d}")
-    author = services.join_atelier(atelier, name="Mesure", organisation="", role=Role.ENTREPRENEUR)
+    author = participation.join_atelier(atelier, name="Mesure", organisation="", role=Role.ENTREPRENEUR)
     Impossible.objects.bulk_create(
         Impossible(atelier=atelier, author=author, statement=s, category=Category.OTHER, submission_key=f"k{i}")
         for i, s in enumerate(statements(n))

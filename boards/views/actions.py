@@ -23,15 +23,14 @@ from boards.access import facilitator_required, participant_required
 from boards.forms import ActionForm
 from boards.models import HelpOffer, Impossible, PlanAction
 from boards.plan_document import action_history
-from boards.services import NotFound
-from boards.services import plan as services
+from boards.services import plan
+from boards.services.core import NotFound
+from boards.views import answers
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
     from boards.models import Atelier, Participant
-
-UNPROCESSABLE = 422
 
 
 def _impossible(atelier: Atelier, impossible_id: int) -> Impossible:
@@ -94,7 +93,7 @@ def _save(request: HttpRequest, form: ActionForm, write) -> bool:
 
 
 def _render(request, atelier, impossible, form, *, actor, action=None, back_url, history=()) -> HttpResponse:
-    unavailable = services.refusal(actor, atelier)
+    unavailable = plan.refusal(actor, atelier)
     if unavailable is None and action is None and impossible.merged_into_id is not None:
         unavailable = _("Cet impossible a été fusionné dans « %(kept)s » : créez l'action sur celui-ci.") % {
             "kept": impossible.merged_into.statement
@@ -109,9 +108,9 @@ def _render(request, atelier, impossible, form, *, actor, action=None, back_url,
         "back_url": back_url,
         "history": history,
         "unavailable": unavailable,
-        "can_delete": action is not None and actor.kind == services.By.FACILITATOR,
+        "can_delete": action is not None and actor.kind == plan.By.FACILITATOR,
     }
-    status = UNPROCESSABLE if form.errors else 200
+    status = answers.UNPROCESSABLE if form.errors else 200
     return render(request, "boards/actions/form.html", context, status=status)
 
 
@@ -125,7 +124,7 @@ def _create(request: HttpRequest, atelier: Atelier, impossible_id: int, actor, b
         if _save(
             request,
             form,
-            lambda fields: services.create_action(atelier.pk, impossible.pk, actor=actor, submission_key=key, **fields),
+            lambda fields: plan.create_action(atelier.pk, impossible.pk, actor=actor, submission_key=key, **fields),
         ):
             messages.success(request, _("Action ajoutée au plan."))
             return redirect(_next_url(request, back_url))
@@ -137,7 +136,7 @@ def _edit(request: HttpRequest, atelier: Atelier, action_id: int, actor, back_ur
     form = _form(request, atelier, action.impossible, initial=ActionForm.initial_for(action))
     form.fields["submission_key"].required = False
     if request.method == "POST" and _save(
-        request, form, lambda fields: services.update_action(atelier.pk, action.pk, actor=actor, **fields)
+        request, form, lambda fields: plan.update_action(atelier.pk, action.pk, actor=actor, **fields)
     ):
         messages.success(request, _("Action enregistrée."))
         return redirect(_next_url(request, back_url))
@@ -157,14 +156,14 @@ def _console_url(atelier: Atelier) -> str:
 @require_http_methods(["GET", "POST"])
 @facilitator_required
 def facilitator_create(request: HttpRequest, atelier: Atelier, impossible_id: int) -> HttpResponse:
-    actor = services.Actor.facilitator(request.user)
+    actor = plan.Actor.facilitator(request.user)
     return _create(request, atelier, impossible_id, actor, _console_url(atelier))
 
 
 @require_http_methods(["GET", "POST"])
 @facilitator_required
 def facilitator_edit(request: HttpRequest, atelier: Atelier, action_id: int) -> HttpResponse:
-    actor = services.Actor.facilitator(request.user)
+    actor = plan.Actor.facilitator(request.user)
     return _edit(request, atelier, action_id, actor, _console_url(atelier))
 
 
@@ -175,7 +174,7 @@ def facilitator_delete(request: HttpRequest, atelier: Atelier, action_id: int) -
     if PlanAction.objects.filter(pk=action_id).exclude(atelier=atelier).exists():
         raise Http404
     try:
-        services.delete_action(atelier.pk, action_id, actor=services.Actor.facilitator(request.user))
+        plan.delete_action(atelier.pk, action_id, actor=plan.Actor.facilitator(request.user))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -197,7 +196,7 @@ def author_create(request: HttpRequest, participant: Participant, impossible_id:
     _own_impossible(participant, impossible_id)
     atelier = participant.atelier
     back_url = reverse("boards:impossible", args=[atelier.code, impossible_id])
-    return _create(request, atelier, impossible_id, services.Actor.author(participant), back_url)
+    return _create(request, atelier, impossible_id, plan.Actor.author(participant), back_url)
 
 
 @require_http_methods(["GET", "POST"])
@@ -207,4 +206,4 @@ def author_edit(request: HttpRequest, participant: Participant, action_id: int) 
     action = _action(atelier, action_id)
     _own_impossible(participant, action.impossible_id)
     back_url = reverse("boards:impossible", args=[atelier.code, action.impossible_id])
-    return _edit(request, atelier, action_id, services.Actor.author(participant), back_url)
+    return _edit(request, atelier, action_id, plan.Actor.author(participant), back_url)

@@ -16,26 +16,27 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone, translation
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
 
 from boards import qr, reads
 from boards.access import facilitator_required
 from boards.forms import AtelierForm, EditImpossibleForm, TeamForm, TimerForm
 from boards.live import presence
+from boards.locale import atelier_locale
 from boards.models import ActionStatus, Atelier, HelpOffer, Impossible, Participant, PlanAction, Presence
 from boards.phases import PLANNING_PHASES, Phase
-from boards.services import NotFound
-from boards.services import facilitation as actions
+from boards.services import facilitation
+from boards.services.core import NotFound
+from boards.views import answers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from django.http import HttpRequest
 
-UNPROCESSABLE = 422
 RANKING_SIZE = 8
 # What fits on a projector read from the back of the room.
 PLAN_ROWS = 7
@@ -67,7 +68,7 @@ def facilitator_home(request: HttpRequest) -> HttpResponse:
         key=lambda a: (a.starts_at is None, a.starts_at or today),
     )
     past = [a for a in ateliers if a.starts_at is not None and a.starts_at < today]
-    context = {"upcoming": upcoming, "past": past, "invitations": actions.invitations_for(request.user)}
+    context = {"upcoming": upcoming, "past": past, "invitations": facilitation.invitations_for(request.user)}
     return render(request, "boards/facilitate/home.html", context)
 
 
@@ -77,7 +78,7 @@ def atelier_create(request: HttpRequest) -> HttpResponse:
     form = AtelierForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            atelier = actions.create_atelier(request.user, **form.cleaned_data)
+            atelier = facilitation.create_atelier(request.user, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -85,7 +86,7 @@ def atelier_create(request: HttpRequest) -> HttpResponse:
                 request, _("Atelier créé. Partagez le code %(code)s avec la salle.") % {"code": atelier.code}
             )
             return redirect("boards:console", code=atelier.code)
-    status = UNPROCESSABLE if form.errors else 200
+    status = answers.UNPROCESSABLE if form.errors else 200
     return render(request, "boards/facilitate/atelier_form.html", {"form": form}, status=status)
 
 
@@ -95,7 +96,7 @@ def atelier_settings(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     form = AtelierForm(request.POST if request.method == "POST" else None, instance=atelier)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.update_atelier(atelier, **form.cleaned_data)
+            facilitation.update_atelier(atelier, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -106,10 +107,12 @@ def atelier_settings(request: HttpRequest, atelier: Atelier) -> HttpResponse:
         "atelier": atelier,
         "form": form,
         "team_form": TeamForm(),
-        "team": [(member, actions.member_label(member)) for member in atelier.facilitators.order_by("pk")],
+        "team": [(member, facilitation.member_label(member)) for member in atelier.facilitators.order_by("pk")],
         "invitations": atelier.invitations.all(),
     }
-    return render(request, "boards/facilitate/atelier_form.html", context, status=UNPROCESSABLE if form.errors else 200)
+    return render(
+        request, "boards/facilitate/atelier_form.html", context, status=answers.UNPROCESSABLE if form.errors else 200
+    )
 
 
 @require_POST
@@ -125,17 +128,17 @@ def team(request: HttpRequest, atelier: Atelier) -> HttpResponse:
             user = User.objects.filter(pk=remove, facilitated_ateliers=atelier).first() if is_id else None
             if user is None:
                 raise Http404
-            actions.remove_facilitator(atelier, user)
-            name = actions.member_label(user)
+            facilitation.remove_facilitator(atelier, user)
+            name = facilitation.member_label(user)
             messages.success(request, _("%(name)s ne fait plus partie de l'animation.") % {"name": name})
         elif "cancel" in request.POST:
             try:
-                actions.cancel_invitation(atelier, request.POST.get("cancel"))
+                facilitation.cancel_invitation(atelier, request.POST.get("cancel"))
             except NotFound:
                 raise Http404 from None
             messages.success(request, _("Invitation retirée."))
         elif form.is_valid():
-            invitation = actions.invite_facilitator(atelier, form.cleaned_data["who"], by=request.user)
+            invitation = facilitation.invite_facilitator(atelier, form.cleaned_data["who"], by=request.user)
             messages.success(
                 request,
                 _(
@@ -156,7 +159,7 @@ def team(request: HttpRequest, atelier: Atelier) -> HttpResponse:
 def answer_invitation(request: HttpRequest, invitation_id: int) -> HttpResponse:
     accept = request.POST.get("op") == "accept"
     try:
-        atelier = actions.answer_invitation(request.user, invitation_id, accept=accept)
+        atelier = facilitation.answer_invitation(request.user, invitation_id, accept=accept)
     except NotFound:
         raise Http404 from None
     if accept:
@@ -174,7 +177,7 @@ def atelier_delete(request: HttpRequest, atelier: Atelier) -> HttpResponse:
             messages.error(request, _("Recopiez le code de l'atelier pour confirmer la suppression."))
             return redirect("boards:atelier_delete", code=atelier.code)
         title = atelier.title
-        actions.delete_atelier(atelier)
+        facilitation.delete_atelier(atelier)
         messages.success(request, _("« %(title)s » et tout son contenu sont supprimés.") % {"title": title})
         return redirect("boards:facilitator_home")
     counts = {
@@ -235,21 +238,12 @@ def console_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     return render(request, "boards/facilitate/console.html#panels", _console_context(request, atelier))
 
 
-def _done(request: HttpRequest, atelier: Atelier, message: str = "") -> HttpResponse:
-    if request.htmx:
-        return trigger_client_event(HttpResponse(status=204), "cerveau:refresh")
-    if message:
-        messages.success(request, message)
-    return redirect("boards:console", code=atelier.code)
+def _console(atelier: Atelier) -> str:
+    return reverse("boards:console", args=[atelier.code])
 
 
 def _refused(request: HttpRequest, atelier: Atelier, error: ValidationError) -> HttpResponse:
-    message = " ".join(error.messages)
-    if request.htmx:
-        response = HttpResponse(message, status=UNPROCESSABLE, content_type="text/plain; charset=utf-8")
-        return trigger_client_event(response, "cerveau:refused", {"message": message})
-    messages.error(request, message)
-    return redirect("boards:console", code=atelier.code)
+    return answers.refused(request, _console(atelier), " ".join(error.messages))
 
 
 def _act(request: HttpRequest, atelier: Atelier, action: Callable[..., Any], *args: Any, **kwargs: Any) -> HttpResponse:
@@ -259,31 +253,31 @@ def _act(request: HttpRequest, atelier: Atelier, action: Callable[..., Any], *ar
         raise Http404 from None
     except ValidationError as error:
         return _refused(request, atelier, error)
-    return _done(request, atelier)
+    return answers.done(request, _console(atelier))
 
 
 @require_POST
 @facilitator_required
 def set_phase(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    return _act(request, atelier, actions.set_phase, atelier.pk, request.POST.get("phase", ""))
+    return _act(request, atelier, facilitation.set_phase, atelier.pk, request.POST.get("phase", ""))
 
 
 @require_POST
 @facilitator_required
 def set_lock(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    return _act(request, atelier, actions.set_locked, atelier.pk, request.POST.get("locked") == "1")
+    return _act(request, atelier, facilitation.set_locked, atelier.pk, request.POST.get("locked") == "1")
 
 
 @require_POST
 @facilitator_required
 def set_premoderation(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    return _act(request, atelier, actions.set_premoderation, atelier.pk, request.POST.get("on") == "1")
+    return _act(request, atelier, facilitation.set_premoderation, atelier.pk, request.POST.get("on") == "1")
 
 
 @require_POST
 @facilitator_required
 def set_authors_can_plan(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    return _act(request, atelier, actions.set_authors_can_plan, atelier.pk, request.POST.get("on") == "1")
+    return _act(request, atelier, facilitation.set_authors_can_plan, atelier.pk, request.POST.get("on") == "1")
 
 
 @require_POST
@@ -297,12 +291,16 @@ def timer(request: HttpRequest, atelier: Atelier) -> HttpResponse:
         return _act(
             request,
             atelier,
-            actions.start_timer,
+            facilitation.start_timer,
             atelier.pk,
             minutes=form.cleaned_data["minutes"],
             label=form.cleaned_data["label"],
         )
-    operations = {"pause": actions.pause_timer, "resume": actions.resume_timer, "stop": actions.stop_timer}
+    operations = {
+        "pause": facilitation.pause_timer,
+        "resume": facilitation.resume_timer,
+        "stop": facilitation.stop_timer,
+    }
     if operation not in operations:
         return _refused(request, atelier, ValidationError(_("Action du minuteur inconnue.")))
     return _act(request, atelier, operations[operation], atelier.pk)
@@ -315,7 +313,7 @@ def spotlight(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     impossible_id = int(raw) if raw.isascii() and raw.isdigit() else None
     if raw and impossible_id is None:
         raise Http404
-    return _act(request, atelier, actions.set_spotlight, atelier.pk, impossible_id)
+    return _act(request, atelier, facilitation.set_spotlight, atelier.pk, impossible_id)
 
 
 @require_POST
@@ -323,10 +321,10 @@ def spotlight(request: HttpRequest, atelier: Atelier) -> HttpResponse:
 def moderate_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) -> HttpResponse:
     operation = request.POST.get("op", "")
     if operation == "approve":
-        return _act(request, atelier, actions.approve_impossible, atelier.pk, impossible_id)
+        return _act(request, atelier, facilitation.approve_impossible, atelier.pk, impossible_id)
     if operation in {"hide", "restore"}:
         hidden = operation == "hide"
-        return _act(request, atelier, actions.set_impossible_hidden, atelier.pk, impossible_id, hidden=hidden)
+        return _act(request, atelier, facilitation.set_impossible_hidden, atelier.pk, impossible_id, hidden=hidden)
     return _refused(request, atelier, ValidationError(_("Action de modération inconnue.")))
 
 
@@ -336,7 +334,7 @@ def moderate_offer(request: HttpRequest, atelier: Atelier, offer_id: int) -> Htt
     operation = request.POST.get("op", "")
     if operation not in {"hide", "restore"}:
         return _refused(request, atelier, ValidationError(_("Action de modération inconnue.")))
-    return _act(request, atelier, actions.set_offer_hidden, atelier.pk, offer_id, hidden=operation == "hide")
+    return _act(request, atelier, facilitation.set_offer_hidden, atelier.pk, offer_id, hidden=operation == "hide")
 
 
 def _impossible_or_404(atelier: Atelier, impossible_id: int) -> Impossible:
@@ -357,7 +355,7 @@ def edit_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) 
     )
     if request.method == "POST" and form.is_valid():
         try:
-            actions.edit_impossible(atelier.pk, impossible.pk, **form.cleaned_data)
+            facilitation.edit_impossible(atelier.pk, impossible.pk, **form.cleaned_data)
         except NotFound:
             raise Http404 from None
         except ValidationError as error:
@@ -366,7 +364,7 @@ def edit_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int) 
             messages.success(request, _("Impossible corrigé."))
             return redirect("boards:console", code=atelier.code)
     context = {"atelier": atelier, "impossible": impossible, "form": form}
-    return render(request, "boards/facilitate/edit.html", context, status=UNPROCESSABLE if form.errors else 200)
+    return render(request, "boards/facilitate/edit.html", context, status=answers.UNPROCESSABLE if form.errors else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -388,7 +386,7 @@ def merge_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int)
             messages.error(request, _("Choisissez l'impossible à garder."))
         else:
             try:
-                actions.merge_impossibles(atelier.pk, kept_id, duplicate.pk)
+                facilitation.merge_impossibles(atelier.pk, kept_id, duplicate.pk)
             except NotFound:
                 raise Http404 from None
             except ValidationError as error:
@@ -416,7 +414,7 @@ def merge_impossible(request: HttpRequest, atelier: Atelier, impossible_id: int)
 @require_POST
 @facilitator_required
 def regenerate_code(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    code = actions.regenerate_code(atelier)
+    code = facilitation.regenerate_code(atelier)
     messages.success(request, _("Nouveau code : %(code)s. L'ancien ne fonctionne plus.") % {"code": code})
     return redirect("boards:console", code=code)
 
@@ -463,14 +461,14 @@ def _projector_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]
 @require_GET
 @facilitator_required
 def projector(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    with translation.override(atelier.language):
+    with atelier_locale(atelier):
         return render(request, "boards/facilitate/projector.html", _projector_context(request, atelier))
 
 
 @require_GET
 @facilitator_required
 def projector_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    with translation.override(atelier.language):
+    with atelier_locale(atelier):
         return render(request, "boards/facilitate/projector.html#panels", _projector_context(request, atelier))
 
 
@@ -482,5 +480,5 @@ def poster(request: HttpRequest, atelier: Atelier) -> HttpResponse:
         "join_url": qr.join_url(request, atelier),
         "qr_svg": qr.join_qr_svg(request, atelier),
     }
-    with translation.override(atelier.language):
+    with atelier_locale(atelier):
         return render(request, "boards/facilitate/poster.html", context)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import phases, ratelimit, reads, services
+from boards import phases, ratelimit, reads
 from boards.access import (
     TooManyAttempts,
     find_by_code,
@@ -31,15 +31,15 @@ from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, Particip
 from boards.live import presence
 from boards.models import Atelier, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
-from boards.services import plan as plan_services
+from boards.services import participation, plan
+from boards.services.core import NotFound, Refused
+from boards.views import answers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from django.forms import Form
     from django.http import HttpRequest
-
-UNPROCESSABLE = 422
 
 
 def _run(form: Form, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -74,7 +74,7 @@ def home(request: HttpRequest) -> HttpResponse:
         except Http404:
             form.add_error("code", _("Aucun atelier ne porte ce code. Vérifiez-le sur l'écran de la salle."))
     if status == 200 and form.is_bound and form.errors:
-        status = UNPROCESSABLE
+        status = answers.UNPROCESSABLE
     joined = Atelier.objects.filter(pk__in=joined_atelier_ids(request.session)).order_by("-starts_at", "-id")
     response = render(request, "boards/home.html", {"form": form, "joined": joined}, status=status)
     if status == 429:
@@ -96,10 +96,10 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         refusal = ratelimit.join_refusal(request, atelier)
         if refusal is not None:
             form.add_error(None, refusal.message)
-        elif (participant := _run(form, services.join_atelier, atelier, **form.cleaned_data)) is not None:
+        elif (participant := _run(form, participation.join_atelier, atelier, **form.cleaned_data)) is not None:
             remember_participant(request, participant)
             return redirect(atelier)
-    status = UNPROCESSABLE if form.errors else 200
+    status = answers.UNPROCESSABLE if form.errors else 200
     # A closed atelier says so up front instead of showing a form it would refuse.
     closed = phases.refusal(False, Action.JOIN) if atelier.phase == Phase.CLOSED else ""
     context = {"atelier": atelier, "form": form, "closed": closed}
@@ -115,11 +115,11 @@ def profile(request: HttpRequest, participant: Participant) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if refusal := ratelimit.profile_refusal(participant):
             form.add_error(None, refusal.message)
-        elif _run(form, services.update_participant, participant, **form.cleaned_data) is not None:
+        elif _run(form, participation.update_participant, participant, **form.cleaned_data) is not None:
             messages.success(request, _("Votre profil est à jour."))
             return redirect(participant.atelier)
     participant.refresh_from_db()
-    status = UNPROCESSABLE if form.errors else 200
+    status = answers.UNPROCESSABLE if form.errors else 200
     context = {"atelier": participant.atelier, "participant": participant, "form": form}
     response = render(request, "boards/profile.html", context, status=status)
     return refusal.respond(response) if refusal else response
@@ -212,7 +212,7 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
             return refusal.toast()
         form.add_error(None, refusal.message)
         return refusal.respond(_render_board(request, participant, impossible_form=form))
-    impossible = form.is_valid() and _run(form, services.post_impossible, participant, **form.cleaned_data)
+    impossible = form.is_valid() and _run(form, participation.post_impossible, participant, **form.cleaned_data)
     if impossible:
         if request.htmx:
             fresh = ImpossibleForm(categories=participant.atelier.offered_categories())
@@ -226,8 +226,8 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
         return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
     if request.htmx:
         context = {"atelier": participant.atelier, "impossible_form": form}
-        return render(request, "boards/board.html#post_form", context, status=UNPROCESSABLE)
-    return _render_board(request, participant, impossible_form=form, status=UNPROCESSABLE)
+        return render(request, "boards/board.html#post_form", context, status=answers.UNPROCESSABLE)
+    return _render_board(request, participant, impossible_form=form, status=answers.UNPROCESSABLE)
 
 
 @require_POST
@@ -240,10 +240,10 @@ def me_too(request: HttpRequest, participant: Participant, impossible_id: int) -
         messages.error(request, refusal.message)
         return refusal.respond(_render_board(request, participant))
     try:
-        impossible = services.set_me_too(participant, impossible_id, on=on)
-    except services.NotFound:
+        impossible = participation.set_me_too(participant, impossible_id, on=on)
+    except NotFound:
         raise Http404 from None
-    except services.Refused as refusal:
+    except Refused as refusal:
         return _refused(request, participant, refusal)
     if request.htmx:
         response = HttpResponse(status=204)
@@ -251,14 +251,9 @@ def me_too(request: HttpRequest, participant: Participant, impossible_id: int) -
     return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
 
 
-def _refused(request: HttpRequest, participant: Participant, refusal: services.Refused) -> HttpResponse:
+def _refused(request: HttpRequest, participant: Participant, refusal: Refused) -> HttpResponse:
     """A rule of the atelier said no: say why, change nothing."""
-    message = " ".join(refusal.messages)
-    if request.htmx:
-        response = HttpResponse(message, status=409, content_type="text/plain; charset=utf-8")
-        return trigger_client_event(response, "cerveau:refused", {"message": message})
-    messages.error(request, message)
-    return redirect(participant.atelier)
+    return answers.refused(request, participant.atelier.get_absolute_url(), " ".join(refusal.messages))
 
 
 def _visible_impossible_or_404(participant: Participant, impossible_id: int) -> Impossible:
@@ -282,8 +277,8 @@ def offer_help(request: HttpRequest, participant: Participant, impossible_id: in
             context = {"atelier": participant.atelier, "participant": participant, "impossible": impossible}
             return refusal.respond(render(request, "boards/offer.html", {**context, "form": form}))
         try:
-            offer = _run(form, services.offer_help, participant, impossible.pk, **form.cleaned_data)
-        except services.NotFound:
+            offer = _run(form, participation.offer_help, participant, impossible.pk, **form.cleaned_data)
+        except NotFound:
             raise Http404 from None
     if offer is not None:
         if request.htmx:
@@ -291,7 +286,7 @@ def offer_help(request: HttpRequest, participant: Participant, impossible_id: in
         messages.success(request, _("Merci ! Votre proposition d'aide est sur le tableau."))
         return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
     context = {"atelier": participant.atelier, "participant": participant, "impossible": impossible, "form": form}
-    status = UNPROCESSABLE if form.errors else 200
+    status = answers.UNPROCESSABLE if form.errors else 200
     template = "boards/offer.html#offer_form" if request.htmx else "boards/offer.html"
     return render(request, template, context, status=status)
 
@@ -307,8 +302,7 @@ def impossible_detail(request: HttpRequest, participant: Participant, impossible
         "impossible": impossible,
         # Contacts in offers are for the author's eyes only.
         "is_author": is_author,
-        "author_can_plan": is_author
-        and plan_services.refusal(plan_services.Actor.author(participant), participant.atelier) is None,
+        "author_can_plan": is_author and plan.refusal(plan.Actor.author(participant), participant.atelier) is None,
         "my_me_toos": {impossible.pk}
         if MeToo.objects.filter(participant=participant, impossible=impossible).exists()
         else set(),

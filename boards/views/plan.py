@@ -12,10 +12,7 @@ is a 404 at once, saying « Ce lien ne fonctionne plus ». Writes go through
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
@@ -26,25 +23,24 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import trigger_client_event
 
 from boards import exporters, qr
-from boards.access import facilitator_required
+from boards.access import facilitator_required, pilot_link_required, shared_plan_required
 from boards.models import NEXT_STEP_MAX, ActionChange, Atelier, Pilot
 from boards.plan_document import ActionRow, Plan, action_history, build_plan
-from boards.services import NotFound
-from boards.services import plan as plan_services
+from boards.services import plan
+from boards.services.core import NotFound
+from boards.views import answers
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
 
-UNPROCESSABLE = 422
 # The public page is open on many phones at once, each fetching its panels
 # after every change: they are rendered once per version and shared. Short,
 # because a few figures (participants joining) change without a new version.
@@ -52,47 +48,7 @@ SHARED_PANELS_SECONDS = 60
 NOINDEX = "noindex, nofollow"
 
 
-@contextmanager
-def _atelier_locale(atelier: Atelier) -> Iterator[None]:
-    with translation.override(atelier.language), timezone.override(zoneinfo.ZoneInfo(atelier.time_zone)):
-        yield
-
-
 # --- Access: the link in the URL, checked first ------------------------------------------
-
-
-class LinkGone(Http404):
-    """An unknown, revoked, renewed or expired link: answered by `link_view`
-    with « Ce lien ne fonctionne plus… », as its open pages show it."""
-
-    def __init__(self, kind: str) -> None:
-        super().__init__(kind)
-        self.kind = kind
-
-
-def link_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, token, *args, **kwargs)
-        except LinkGone as gone:
-            return render(request, "boards/plan/link_gone.html", {"kind": gone.kind}, status=404)
-
-    return wrapper
-
-
-def _shared_atelier_or_404(token: str) -> Atelier:
-    try:
-        return plan_services.atelier_by_share_token(token)
-    except NotFound:
-        raise LinkGone("plan") from None
-
-
-def _pilot_or_404(token: str) -> Pilot:
-    try:
-        return plan_services.pilot_by_token(token)
-    except NotFound:
-        raise LinkGone("suivi") from None
 
 
 # --- What the pages show -------------------------------------------------------------------
@@ -142,16 +98,14 @@ def _facilitator_context(request: HttpRequest, atelier: Atelier) -> dict[str, An
 @never_cache
 @facilitator_required
 def plan_page(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    with _atelier_locale(atelier):
-        return render(request, "boards/plan/page.html", _facilitator_context(request, atelier))
+    return render(request, "boards/plan/page.html", _facilitator_context(request, atelier))
 
 
 @require_GET
 @never_cache
 @facilitator_required
 def plan_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    with _atelier_locale(atelier):
-        return render(request, "boards/plan/page.html#panels", _facilitator_context(request, atelier))
+    return render(request, "boards/plan/page.html#panels", _facilitator_context(request, atelier))
 
 
 # --- Exports ---------------------------------------------------------------------------------
@@ -160,8 +114,7 @@ def plan_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
 def _export(atelier: Atelier, identifier: str, *, include_contacts: bool) -> HttpResponse:
     if exporters.get(identifier) is None:
         raise Http404
-    with _atelier_locale(atelier):
-        filename, content_type, content = exporters.export(atelier, identifier, include_contacts=include_contacts)
+    filename, content_type, content = exporters.export(atelier, identifier, include_contacts=include_contacts)
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
     # Contacts (facilitators' exports) and unlisted plans stay out of caches.
@@ -177,54 +130,40 @@ def plan_export(request: HttpRequest, atelier: Atelier, format: str) -> HttpResp
 
 
 @require_GET
-@link_view
-def shared_plan_export(request: HttpRequest, token: str, format: str) -> HttpResponse:
-    atelier = _shared_atelier_or_404(token)
+@shared_plan_required
+def shared_plan_export(request: HttpRequest, atelier: Atelier, format: str) -> HttpResponse:
     return _export(atelier, format, include_contacts=False)
 
 
 # --- Facilitators' links: the public plan, pilots' follow-up ---------------------------------
 
 
-def _done(request: HttpRequest, atelier: Atelier, message: str) -> HttpResponse:
-    if request.htmx:
-        return trigger_client_event(HttpResponse(status=204), "cerveau:refresh")
-    messages.success(request, message)
-    return redirect("boards:plan", code=atelier.code)
-
-
-def _refused(request: HttpRequest, atelier: Atelier, message: str) -> HttpResponse:
-    if request.htmx:
-        response = HttpResponse(message, status=UNPROCESSABLE, content_type="text/plain; charset=utf-8")
-        return trigger_client_event(response, "cerveau:refused", {"message": message})
-    messages.error(request, message)
-    return redirect("boards:plan", code=atelier.code)
+def _plan_page(atelier: Atelier) -> str:
+    return reverse("boards:plan", args=[atelier.code])
 
 
 @require_POST
 @facilitator_required
 def plan_share(request: HttpRequest, atelier: Atelier) -> HttpResponse:
     operation = request.POST.get("op", "")
-    with _atelier_locale(atelier):
-        if operation == "publish":
-            plan_services.publish_plan(atelier.pk)
-            return _done(request, atelier, _("Le plan est publié : partagez son lien."))
-        if operation == "revoke":
-            plan_services.revoke_plan_link(atelier.pk)
-            return _done(request, atelier, _("Lien public révoqué : il ne fonctionne plus."))
-        return _refused(request, atelier, _("Action inconnue sur le lien public."))
+    if operation == "publish":
+        plan.publish_plan(atelier.pk)
+        return answers.done(request, _plan_page(atelier), _("Le plan est publié : partagez son lien."))
+    if operation == "revoke":
+        plan.revoke_plan_link(atelier.pk)
+        return answers.done(request, _plan_page(atelier), _("Lien public révoqué : il ne fonctionne plus."))
+    return answers.refused(request, _plan_page(atelier), _("Action inconnue sur le lien public."))
 
 
 @require_POST
 @facilitator_required
 def renew_pilot_link(request: HttpRequest, atelier: Atelier, pilot_id: int) -> HttpResponse:
     try:
-        pilot = plan_services.renew_pilot_link(atelier.pk, pilot_id)
+        pilot = plan.renew_pilot_link(atelier.pk, pilot_id)
     except NotFound:
         raise Http404 from None
-    with _atelier_locale(atelier):
-        message = _("Nouveau lien de suivi pour %(name)s : l'ancien ne fonctionne plus.") % {"name": pilot.display_name}
-        return _done(request, atelier, message)
+    message = _("Nouveau lien de suivi pour %(name)s : l'ancien ne fonctionne plus.") % {"name": pilot.display_name}
+    return answers.done(request, _plan_page(atelier), message)
 
 
 # --- The public plan ---------------------------------------------------------------------------
@@ -237,9 +176,8 @@ def _shared_panels(atelier: Atelier, token: str) -> SafeString:
     key = f"shared-plan:{token}:{atelier.version}:{atelier.language}:{today.isoformat()}"
     html = cache.get(key)
     if html is None:
-        with _atelier_locale(atelier):
-            context = _plan_context(build_plan(atelier, include_contacts=False))
-            html = render_to_string("boards/plan/shared.html#panels", {**context, "token": token})
+        context = _plan_context(build_plan(atelier, include_contacts=False))
+        html = render_to_string("boards/plan/shared.html#panels", {**context, "token": token})
         cache.set(key, str(html), SHARED_PANELS_SECONDS)
     # Rendered by our own template, escaped there.
     return mark_safe(html)
@@ -247,9 +185,9 @@ def _shared_panels(atelier: Atelier, token: str) -> SafeString:
 
 @require_GET
 @never_cache
-@link_view
-def shared_plan(request: HttpRequest, token: str) -> HttpResponse:
-    atelier = _shared_atelier_or_404(token)
+@shared_plan_required
+def shared_plan(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    token = atelier.share_token
     context = {
         "atelier": atelier,
         "version": atelier.version,
@@ -257,16 +195,14 @@ def shared_plan(request: HttpRequest, token: str) -> HttpResponse:
         "panels_html": _shared_panels(atelier, token),
         "page_url": qr.absolute_url(request, reverse("boards:shared_plan", args=[token])),
     }
-    with _atelier_locale(atelier):
-        return render(request, "boards/plan/shared.html", context)
+    return render(request, "boards/plan/shared.html", context)
 
 
 @require_GET
 @never_cache
-@link_view
-def shared_plan_panels(request: HttpRequest, token: str) -> HttpResponse:
-    atelier = _shared_atelier_or_404(token)
-    return HttpResponse(_shared_panels(atelier, token))
+@shared_plan_required
+def shared_plan_panels(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    return HttpResponse(_shared_panels(atelier, atelier.share_token))
 
 
 # --- A pilot's follow-up -------------------------------------------------------------------------
@@ -313,20 +249,16 @@ def _entry_or_404(context: dict[str, Any], action_id: int) -> FollowUpEntry:
 
 @require_GET
 @never_cache
-@link_view
-def follow_up(request: HttpRequest, token: str) -> HttpResponse:
-    pilot = _pilot_or_404(token)
-    with _atelier_locale(pilot.atelier):
-        return render(request, "boards/plan/follow_up.html", _follow_up_context(pilot))
+@pilot_link_required
+def follow_up(request: HttpRequest, pilot: Pilot) -> HttpResponse:
+    return render(request, "boards/plan/follow_up.html", _follow_up_context(pilot))
 
 
 @require_GET
 @never_cache
-@link_view
-def follow_up_panels(request: HttpRequest, token: str) -> HttpResponse:
-    pilot = _pilot_or_404(token)
-    with _atelier_locale(pilot.atelier):
-        return render(request, "boards/plan/follow_up.html#panels", _follow_up_context(pilot))
+@pilot_link_required
+def follow_up_panels(request: HttpRequest, pilot: Pilot) -> HttpResponse:
+    return render(request, "boards/plan/follow_up.html#panels", _follow_up_context(pilot))
 
 
 def _follow_up_refused(request: HttpRequest, pilot: Pilot, action_id: int, error: ValidationError) -> HttpResponse:
@@ -339,26 +271,24 @@ def _follow_up_refused(request: HttpRequest, pilot: Pilot, action_id: int, error
     for name, errors in fields.items():
         entry.errors.setdefault(name if name in ("status", "next_step") else "form", []).extend(errors)
     template = "boards/plan/follow_up.html#action" if request.htmx else "boards/plan/follow_up.html"
-    return render(request, template, {**context, "entry": entry, "fresh": True}, status=UNPROCESSABLE)
+    return render(request, template, {**context, "entry": entry, "fresh": True}, status=answers.UNPROCESSABLE)
 
 
 @require_POST
 @never_cache
-@link_view
-def follow_up_action(request: HttpRequest, token: str, action_id: int) -> HttpResponse:
-    pilot = _pilot_or_404(token)
-    with _atelier_locale(pilot.atelier):
-        status, next_step = request.POST.get("status", ""), request.POST.get("next_step", "")
-        try:
-            action = plan_services.follow_up(token, action_id, status=status, next_step=next_step)
-        except NotFound:
-            raise Http404 from None
-        except ValidationError as error:
-            return _follow_up_refused(request, pilot, action_id, error)
-        if not request.htmx:
-            messages.success(request, _("Enregistré : « %(title)s ».") % {"title": action.title})
-            return redirect(reverse("boards:follow_up", args=[token]) + f"#fu-action-{action_id}")
-        context = _follow_up_context(pilot)
-        entry = _entry_or_404(context, action_id)
-        entry.saved = True
-        return render(request, "boards/plan/follow_up.html#action", {**context, "entry": entry, "fresh": True})
+@pilot_link_required
+def follow_up_action(request: HttpRequest, pilot: Pilot, action_id: int) -> HttpResponse:
+    status, next_step = request.POST.get("status", ""), request.POST.get("next_step", "")
+    try:
+        action = plan.follow_up(pilot, action_id, status=status, next_step=next_step)
+    except NotFound:
+        raise Http404 from None
+    except ValidationError as error:
+        return _follow_up_refused(request, pilot, action_id, error)
+    if not request.htmx:
+        messages.success(request, _("Enregistré : « %(title)s ».") % {"title": action.title})
+        return redirect(reverse("boards:follow_up", args=[pilot.token]) + f"#fu-action-{action_id}")
+    context = _follow_up_context(pilot)
+    entry = _entry_or_404(context, action_id)
+    entry.saved = True
+    return render(request, "boards/plan/follow_up.html#action", {**context, "entry": entry, "fresh": True})

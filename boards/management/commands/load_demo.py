@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from boards import services, territories
 from boards.models import ActionStatus, Atelier, Category, HelpKind, Role
-from boards.services import facilitation, plan
+from boards.phases import Phase
+from boards.services import facilitation, participation, plan
 
 DEMO_CODE = "CGNC16"
 # A past atelier whose plan is being followed up: pilots' updates, overdue
@@ -285,7 +285,7 @@ class Command(BaseCommand):
         if created:
             user.set_password(password)
             user.save()
-        for code, create in ((DEMO_CODE, self._create), (PAST_CODE, lambda: self._create_past(user))):
+        for code, create in ((DEMO_CODE, self._create), (PAST_CODE, self._create_past)):
             existing = Atelier.objects.filter(code=code).first()
             if existing and not reset:
                 self.stdout.write(f"Demo atelier already there: /a/{code}/")
@@ -293,48 +293,43 @@ class Command(BaseCommand):
             with transaction.atomic():
                 if existing:
                     facilitation.delete_atelier(existing)
-                atelier = create()
+                atelier = create(user)
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Demo atelier « {atelier.title} » ready: code {atelier.code}, "
                     f"{atelier.impossibles.count()} impossibles, {atelier.actions.count()} actions."
                 )
             )
-        for code in (DEMO_CODE, PAST_CODE):
-            Atelier.objects.get(code=code).facilitators.add(user)
         self.stdout.write(f"Demo facilitator: {username} / {password}")
 
-    def _create(self) -> Atelier:
+    def _create(self, user) -> Atelier:
         tonight = datetime.combine(timezone.localdate() + timedelta(days=1), time(18, 30))
-        atelier = Atelier.objects.create(
+        atelier = facilitation.create_atelier(
+            user,
+            code=DEMO_CODE,
             title="Atelier de l'impossible — Cognac",
             territory="Cognac, Charente (16)",
-            commune="Cognac",
-            departement="Charente",
-            region="Nouvelle-Aquitaine",
             insee_code="16102",
-            **territories.resolve("16102").codes(),
             venue="Salle des Distilleries, Cognac",
             starts_at=timezone.make_aware(tonight),
-            code=DEMO_CODE,
         )
+        # The evening is under way: the room posts its impossibles.
+        facilitation.set_phase(atelier.pk, Phase.IMPOSSIBLES)
         self._fill(atelier)
         return atelier
 
     def _create_past(self, user) -> Atelier:
         day = timezone.localdate() - timedelta(days=75)
-        atelier = Atelier.objects.create(
+        atelier = facilitation.create_atelier(
+            user,
+            code=PAST_CODE,
             title="Atelier de l'impossible — Jarnac",
             territory="Jarnac, Charente (16)",
-            commune="Jarnac",
-            departement="Charente",
-            region="Nouvelle-Aquitaine",
             insee_code="16167",
-            **territories.resolve("16167").codes(),
             venue="Maison des associations, Jarnac",
             starts_at=timezone.make_aware(datetime.combine(day, time(18, 30))),
-            code=PAST_CODE,
         )
+        facilitation.set_phase(atelier.pk, Phase.IMPOSSIBLES)
         impossibles, people = self._fill(atelier)
         facilitation.set_phase(atelier.pk, "plan")
         facilitator = plan.Actor.facilitator(user)
@@ -355,18 +350,18 @@ class Command(BaseCommand):
                 submission_key=_key(),
             )
             for status, step in updates:
-                plan.follow_up(action.pilot.token, action.pk, status=status, next_step=step)
+                plan.follow_up(action.pilot, action.pk, status=status, next_step=step)
         facilitation.set_phase(atelier.pk, "clos")
         return atelier
 
     def _fill(self, atelier: Atelier):
         people = {
-            key: services.join_atelier(atelier, name=name, organisation=org, role=role)
+            key: participation.join_atelier(atelier, name=name, organisation=org, role=role)
             for key, (name, org, role) in PEOPLE.items()
         }
         impossibles = {}
         for key, author, statement, details, category, anonymous, me_toos, offers in IMPOSSIBLES:
-            impossible = impossibles[key] = services.post_impossible(
+            impossible = impossibles[key] = participation.post_impossible(
                 people[author],
                 statement=statement,
                 details=details,
@@ -375,9 +370,9 @@ class Command(BaseCommand):
                 submission_key=_key(),
             )
             for person in me_toos:
-                services.set_me_too(people[person], impossible.pk, on=True)
+                participation.set_me_too(people[person], impossible.pk, on=True)
             for person, kind, message, contact in offers:
-                services.offer_help(
+                participation.offer_help(
                     people[person], impossible.pk, kind=kind, message=message, contact=contact, submission_key=_key()
                 )
         return impossibles, people
