@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format venv deps dev-deps messages bench bench-exports
+.PHONY: run test test-quick lint format venv deps dev-deps messages bench bench-exports
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -33,6 +33,10 @@ run: deps
 
 test: dev-deps
 	scripts/test.sh
+
+# The inner loop: SQLite + in-memory only, without browsers, servers or faults.
+test-quick: dev-deps
+	scripts/test.sh --quick
 
 lint: dev-deps
 	$(VENV)/bin/ruff check .

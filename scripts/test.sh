@@ -9,14 +9,26 @@ PY=${PY:-.venv/bin/python}
 PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/cerveau}
 REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 export CERVEAU_INSECURE_DEFAULTS=1
+# Every core works: pytest-xdist spreads the tests over one worker per core
+# (module fixtures, a daphne or a browser, start once per worker that needs them). TEST_WORKERS=0 runs in
+# this process only.
+WORKERS=${TEST_WORKERS:-auto}
+XDIST=(-n "$WORKERS")
+if [ "$WORKERS" = "0" ]; then XDIST=(); fi
 
 "$PY" manage.py compilemessages --ignore=.venv -v0
+
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  echo "== Quick tier: SQLite + in-memory, no browser, no daphne process, no fault scenario"
+  exec env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "${XDIST[@]}" -m "not browser and not servers and not faults" "$@"
+fi
 
 # The fault scenarios (tests/test_faults.py) break real servers for a minute
 # at a time: they run once, in the second run, against the production
 # topology. Arguments given to `make test` come after and may override -m.
 echo "== Test run 1/2: SQLite + in-memory channel layer (fault scenarios: run 2)"
-env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest -m "not faults" "$@"
+env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "${XDIST[@]}" -m "not faults" "$@"
 
 reachable() {
   "$PY" - "$PG_URL" "$REDIS" <<'PY'
@@ -41,4 +53,4 @@ if ! why=$(reachable 2>&1); then
 fi
 
 echo "== Test run 2/2: PostgreSQL + Redis (channels-redis)"
-DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" "$PY" -m pytest "$@"
+DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" "$PY" -m pytest "${XDIST[@]}" "$@"
