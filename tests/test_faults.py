@@ -1340,7 +1340,6 @@ def test_a_lost_database_answers_503_with_a_message_to_try_again(alice, atelier,
 
     from django.db import OperationalError
 
-    from boards import services
     from boards.models import Impossible
 
     impossible = Impossible.objects.create(atelier=atelier, author=alice.participant, statement="x", category="autre")
@@ -1348,7 +1347,7 @@ def test_a_lost_database_answers_503_with_a_message_to_try_again(alice, atelier,
     def lost(*args, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "set_me_too", lost)
+    monkeypatch.setattr(participation, "set_me_too", lost)
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
     response = alice.post(f"/a/{atelier.code}/impossibles/{impossible.pk}/me-too/", {"state": "on"}, **headers)
     assert response.status_code == 503

@@ -11,10 +11,11 @@ import dataclasses
 import io
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from boards import services, similarity
+from boards import similarity
 from boards.models import DismissedDuplicate, Impossible, ImpossibleFeatures, Role
 from boards.services import facilitation
 from boards.services.core import NotFound
@@ -268,7 +269,7 @@ def test_dismissing_needs_two_impossibles_of_the_atelier(atelier, other_atelier,
 
     with pytest.raises(NotFound):
         facilitation.dismiss_duplicate(atelier.pk, welders.pk, foreign.pk)
-    with pytest.raises(services.core.ValidationError):
+    with pytest.raises(ValidationError):
         facilitation.dismiss_duplicate(atelier.pk, welders.pk, welders.pk)
     assert not DismissedDuplicate.objects.exists()
 
