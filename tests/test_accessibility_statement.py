@@ -11,6 +11,8 @@ from django.test import Client
 
 from boards.views import accessibility
 
+pytestmark = pytest.mark.once
+
 URL = "/accessibilite/"
 NNBSP = "\u202f"
 

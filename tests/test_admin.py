@@ -6,6 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils.html import escape
 
+from boards.models import HelpKind
+from boards.services import participation
 from tests.conftest import post_impossible
 
 
@@ -17,12 +19,21 @@ def organiser(client, db):
 
 
 @pytest.mark.parametrize("model", ["atelier", "participant", "impossible", "helpoffer", "metoo"])
-def test_each_admin_list_renders(organiser, alice, model):
-    post_impossible(alice.participant, "Impossible de trouver un local")
+def test_each_admin_list_renders(organiser, alice, bob, model):
+    impossible = post_impossible(alice.participant, "Impossible de trouver un local")
+    participation.set_me_too(bob.participant, impossible.pk, on=True)
+    participation.offer_help(
+        bob.participant,
+        impossible.pk,
+        kind=HelpKind.EXPERTISE,
+        message="Notre entrepôt a de la place",
+        submission_key="admin-offer-1",
+    )
 
     response = organiser.get(f"/admin/boards/{model}/")
 
     assert response.status_code == 200
+    assert response.context["cl"].result_count == (2 if model == "participant" else 1)
 
 
 def test_the_atelier_list_searches_and_shows_counts(organiser, atelier, other_atelier, alice):

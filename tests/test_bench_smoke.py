@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.once]
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120

@@ -81,6 +81,9 @@ def test_a_strange_offset_is_clamped_not_an_error(bob, big_board, offset):
     response = bob.get("/a/TST234/impossibles/more/", {"offset": offset})
 
     assert response.status_code == 200
+    # Clamped: a negative or unreadable offset is the first page, one past the end an empty one.
+    expected = [] if offset == "999999" else [i.pk for i in reversed(big_board)][:PAGE_SIZE]
+    assert card_ids(response.content.decode()) == expected
 
 
 def test_a_snapshot_renders_the_view_it_is_asked_for(atelier, big_board):

@@ -26,7 +26,7 @@ from tests import scene, servers
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 django_db_setup = scene.django_db_setup
 daphne_server = servers.daphne_server

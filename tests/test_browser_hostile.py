@@ -20,7 +20,7 @@ from tests import servers
 from tests.test_browser import ARTIFACTS, LIVE_MS, PageErrors, Phone, browser  # noqa: F401 (fixture)
 from tests.test_hostile_text import PAYLOADS, fit
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 daphne_server = servers.daphne_server
 live_atelier = servers.live_atelier

@@ -12,7 +12,7 @@ import pytest
 
 from tests import scene, servers
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 django_db_setup = scene.django_db_setup
 daphne_server = servers.daphne_server

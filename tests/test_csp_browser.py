@@ -23,7 +23,7 @@ import pytest
 
 from tests import servers, test_browser
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 daphne_server = servers.daphne_server
 live_atelier = servers.live_atelier

@@ -91,6 +91,8 @@ def test_join_page_shows_the_atelier_and_the_form(atelier, outsider):
 def test_join_page_accepts_the_code_in_lowercase(atelier, outsider):
     response = outsider.get("/a/tst234/join/")
     assert response.status_code == 200
+    assertContains(response, 'id="join-title"')
+    assertContains(response, 'name="name"')
 
 
 def test_it_creates_the_participant_and_remembers_it(atelier, outsider):

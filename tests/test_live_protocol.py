@@ -12,6 +12,8 @@ import pytest
 
 from boards.live import protocol
 
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parent.parent
 BOARD_JS = ROOT / "static" / "boards" / "board.js"
 

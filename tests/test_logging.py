@@ -18,6 +18,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from cerveau.logging import JSONFormatter
 
+pytestmark = pytest.mark.once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -350,12 +350,14 @@ PRODUCTION_ENV = {
 }
 
 
+@pytest.mark.once
 def test_check_deploy_passes_with_the_production_settings():
     result = run_check_deploy(**PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout + result.stderr
 
 
+@pytest.mark.once
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

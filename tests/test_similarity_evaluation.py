@@ -10,6 +10,8 @@ import pytest
 
 from boards.similarity import evaluate, text
 
+pytestmark = pytest.mark.once
+
 
 @pytest.fixture(scope="module")
 def data():

@@ -13,6 +13,8 @@ from django.utils import translation
 from boards import territories
 from boards.territories import maps
 
+pytestmark = pytest.mark.once
+
 NS = {"svg": "http://www.w3.org/2000/svg"}
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -21,6 +21,8 @@ from boards.services.plan import Actor, PilotChoice
 from cerveau.logging import mask_tokens
 from tests import servers
 
+pytestmark = pytest.mark.once
+
 live_atelier = servers.live_atelier
 
 UNIT = Path(__file__).resolve().parent.parent / "deploy" / "systemd" / "cerveau-daphne@.service"

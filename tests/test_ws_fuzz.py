@@ -10,6 +10,7 @@ WebsocketCommunicator; the last one attacks a real daphne process with a raw
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -623,7 +624,10 @@ def test_daphne_closes_a_frame_no_page_sends_and_keeps_serving(daphne_server, li
 @pytest.mark.servers
 def test_daphne_drops_a_2_mib_frame_itself_and_keeps_serving(daphne_server, live_room):
     _hostile, bystander, watcher, socket = live_room
-    socket.connection.send("x" * (2 * 1024 * 1024))
+    # The server may reset the connection while the client is still writing
+    # the frame: the same drop, seen from the sending side.
+    with contextlib.suppress(OSError):
+        socket.connection.send("x" * (2 * 1024 * 1024))
     # Past its 1 MiB limit daphne drops the TCP connection: no close frame.
     assert _until_closed(socket) == (None, 0)
     assert _served_promptly(watcher, bystander) < 3
