@@ -7,23 +7,26 @@ a facilitator renews it from the plan page."""
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 
 import pytest
 from django.utils import timezone
 from django.utils.html import escape
 
 from boards import access
-from boards.models import ActionStatus, Atelier, PlanAction
+from boards.models import ActionStatus, Atelier, PlanAction, default_time_zone
 from boards.services import facilitation, plan
 from boards.services.plan import Actor, PilotChoice
 from tests.conftest import post_impossible
 
-TODAY = timezone.localdate()
 GONE = "Ce lien ne fonctionne plus"
 
 
 def _days(n: int) -> datetime.date:
-    return TODAY + datetime.timedelta(days=n)
+    """n days from today in the atelier's time zone (the one its links
+    expire in), read when called: a run may cross midnight."""
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(default_time_zone()))
+    return today + datetime.timedelta(days=n)
 
 
 @pytest.fixture

