@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from boards import territories
+from boards import similarity, territories
 from boards.live import publish
 from boards.live.protocol import Event
 from boards.models import (
@@ -377,6 +377,7 @@ def edit_impossible(atelier_id: int, impossible_id: int, *, statement: str, deta
         )
         if not updated:
             raise NotFound
+        similarity.refresh_on_commit(impossible.pk)  # compared on its new words from now on
         publish.on_commit(atelier_id, state.version, {"type": Event.IMPOSSIBLE_EDITED, "impossible": impossible.pk})
 
 
