@@ -21,6 +21,7 @@ urlpatterns = [
     path("a/<str:code>/impossibles/<int:impossible_id>/", participation.impossible_detail, name="impossible"),
     path("a/<str:code>/impossibles/<int:impossible_id>/me-too/", participation.me_too, name="me_too"),
     path("a/<str:code>/impossibles/<int:impossible_id>/offers/", participation.offer_help, name="offer_help"),
+    path("a/<str:code>/impossibles/<int:impossible_id>/same/", participation.same_impossible, name="same_impossible"),
     # The plan: actions written by an impossible's author (when allowed)
     path(
         "a/<str:code>/impossibles/<int:impossible_id>/actions/new/", actions.author_create, name="author_action_create"

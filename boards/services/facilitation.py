@@ -26,6 +26,7 @@ from boards.models import (
     Invitation,
     MeToo,
     PlanAction,
+    Precision,
     new_join_code,
 )
 from boards.phases import Phase
@@ -396,6 +397,23 @@ def set_offer_hidden(atelier_id: int, offer_id: int, *, hidden: bool) -> None:
         publish.on_commit(atelier_id, state.version, {"type": Event.OFFERS_CHANGED, "impossible": offer.impossible_id})
 
 
+def set_precision_hidden(atelier_id: int, precision_id: int, *, hidden: bool) -> None:
+    """Hide a précision from the card (or bring it back), like an offer."""
+    with transaction.atomic():
+        state = begin_write(atelier_id)
+        try:
+            precision = Precision.objects.get(pk=precision_id, impossible__atelier_id=atelier_id)
+        except (Precision.DoesNotExist, ValueError, TypeError):
+            raise NotFound from None
+        if precision.hidden == hidden:
+            transaction.set_rollback(True)
+            return
+        Precision.objects.filter(pk=precision.pk).update(hidden=hidden)
+        publish.on_commit(
+            atelier_id, state.version, {"type": Event.PRECISIONS_CHANGED, "impossible": precision.impossible_id}
+        )
+
+
 def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
     """Fold a duplicate into the kept impossible.
 
@@ -422,6 +440,7 @@ def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
         if merged.author_id != kept.author_id:
             MeToo.objects.get_or_create(impossible=kept, participant_id=merged.author_id)
         HelpOffer.objects.filter(impossible=merged).update(impossible=kept)
+        Precision.objects.filter(impossible=merged).update(impossible=kept)
         PlanAction.objects.filter(impossible=merged).update(impossible=kept)
         Impossible.objects.filter(pk=merged.pk).update(
             hidden=True, pending=False, merged_into=kept, me_too_count=0, offer_count=0
