@@ -303,3 +303,11 @@ def test_merging_keeps_the_precisions(atelier, alice, bob, charlie):
     same(bob, atelier, duplicate, details="Pareil", add_details="on")
     facilitation.merge_impossibles(atelier.pk, welders.pk, duplicate.pk)
     assert [p.text for p in welders.precisions.all()] == ["Pareil"]
+
+
+def test_a_precision_is_in_its_authors_data(atelier, alice, bob):
+    welders = card(alice)
+    same(bob, atelier, welders, details="Mes données", add_details="on")
+    data = bob.get(f"/a/{atelier.code}/me/data.json").json()
+    assert [(p["impossible"], p["text"]) for p in data["precisions"]] == [(WELDERS, "Mes données")]
+    assert "Mes données" in bob.get(f"/a/{atelier.code}/me/data/").content.decode()
