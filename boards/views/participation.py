@@ -277,7 +277,7 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
             return _fresh_post_form(request, participant, posted=impossible)
         if impossible.pending:
             # Pre-moderation: it is not on the board yet (no card to jump to).
-            messages.success(request, _("Merci ! Votre impossible sera publié dès que l'animation l'aura validé."))
+            messages.success(request, _("Merci ! Votre impossible sera publié dès que l'animation l'aura validé."))
             return redirect(_board_url(participant.atelier))
         messages.success(request, _("Votre impossible est sur le tableau."))
         return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
