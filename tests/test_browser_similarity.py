@@ -39,6 +39,19 @@ def welders(live_atelier):
     return impossible.pk
 
 
+def _assert_accessible(page) -> None:
+    """axe-core on the page as it is now: no critical or serious violation."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from tests.test_browser_accessibility import AXE_OPTIONS, BLOCKING
+
+    violations = Axe().run(page, options=AXE_OPTIONS).response["violations"]
+    blocking = [
+        (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in violations if v["impact"] in BLOCKING
+    ]
+    assert not blocking, blocking
+
+
 def _type(phone: Phone, statement: str, details: str = "") -> None:
     page = phone.page
     if not page.locator("#post-form").is_visible():
@@ -77,7 +90,9 @@ def test_a_phone_is_shown_the_same_impossible_and_says_moi_aussi_instead_of_post
         expect(suggestions.locator(".suggestion-statement")).to_have_text(WELDERS)
         # Alice posted it without her name: the suggestion does not tell.
         assert "Alice" not in suggestions.inner_text()
+        expect(suggestions.get_by_role("heading", name="Ça ressemble à…")).to_be_focused()
         phone.screenshot("similar-suggestions")
+        _assert_accessible(page)
 
         suggestions.locator(f"#add-details-{welders}").check()
         suggestions.get_by_role("button", name="Moi aussi, c'est le même").click()
