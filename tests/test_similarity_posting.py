@@ -311,3 +311,12 @@ def test_a_precision_is_in_its_authors_data(atelier, alice, bob):
     data = bob.get(f"/a/{atelier.code}/me/data.json").json()
     assert [(p["impossible"], p["text"]) for p in data["precisions"]] == [(WELDERS, "Mes données")]
     assert "Mes données" in bob.get(f"/a/{atelier.code}/me/data/").content.decode()
+
+
+def test_the_suggestions_speak_english_to_an_english_phone(atelier, alice, bob):
+    card(alice)
+    page = post(bob, atelier, details="x", headers={"HTTP_ACCEPT_LANGUAGE": "en"}).content.decode()
+    assert "Looks like…" in page
+    assert "Me too, it is the same" in page
+    assert "No, mine is different — publish" in page
+    assert "Also add my details to this card, with my name" in page
