@@ -18,6 +18,7 @@ TARGET_FLOOR_RATIO = 3.0
 TARGET_P99_2000 = 250.0
 TARGET_PAGE_MS = 150.0
 TARGET_KIB = 64.0
+TARGET_SIMILAR_MS = 150.0  # issue 14: the suggestions answer « Publier » at p95, 500 impossibles
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -93,6 +94,17 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 f"board page ({backend}): same query count with 500 as with 10",
                 f"{big['page']['queries']} vs {small['page']['queries']}",
                 big["page"]["queries"] == small["page"]["queries"],
+            )
+    for backend, similar in (results.get("similar") or {}).items():
+        for row in similar["rows"]:
+            if row["impossibles"] != 500:
+                continue
+            p95 = row["suggested_ms"]["p95"]
+            add(
+                f"« Ça ressemble à… » ({backend}): the suggestions answer « Publier » in ≤ 150 ms at p95, "
+                "500 impossibles",
+                f"{fmt(p95)} ms",
+                p95 is not None and p95 <= TARGET_SIMILAR_MS,
             )
     return rows
 
@@ -274,6 +286,36 @@ def page_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def similar_section(results: dict[str, Any]) -> list[str]:
+    similar = results.get("similar") or {}
+    if not similar:
+        return []
+    lines = [
+        "### « Ça ressemble à… »",
+        "",
+        "`bench/similar.py`: an atelier of N impossibles written from the French evaluation set, then each of "
+        "its 421 posts tapped on « Publier » through Django's test client (htmx request): *suggested* when "
+        "the answer showed cards, *published* otherwise (the post is then deleted again, untimed, so the "
+        "board stays at N and the next look-up rebuilds the engine's stacked board). *engine*: "
+        "`similarity.similar()` alone (`python -m boards.similarity.latency`). Times in ms.",
+        "",
+        "| database | impossibles | suggested p50 | suggested p95 | suggested max | published p50 | "
+        "published p95 | all p95 | engine p50 | engine p95 | engine p95 right after a post |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for backend, data in similar.items():
+        for row in data["rows"]:
+            suggested, published, engine = row["suggested_ms"], row["published_ms"], row["engine_ms"]
+            lines.append(
+                f"| {backend} | {row['impossibles']} | {fmt(suggested['p50'])} ({suggested['count']}) | "
+                f"{fmt(suggested['p95'])} | {fmt(suggested['max'])} | {fmt(published['p50'])} "
+                f"({published['count']}) | {fmt(published['p95'])} | {fmt(row['all_ms']['p95'])} | "
+                f"{fmt(engine['p50'])} | {fmt(engine['p95'])} | {fmt(engine['after_post_p95'])} |"
+            )
+    lines.append("")
+    return lines
+
+
 def generated(results: dict[str, Any], json_path: Path | None) -> str:
     lines = [START, "", f"## Results ({results['mode']} run)", ""]
     lines += machine_section(results, json_path)
@@ -314,6 +356,7 @@ def generated(results: dict[str, Any], json_path: Path | None) -> str:
         lines += ["Idle connections:", ""]
         lines += memory_table(floor["rooms"])
     lines += page_section(results)
+    lines += similar_section(results)
     lines.append(END)
     return "\n".join(lines) + "\n"
 

@@ -104,12 +104,16 @@ class Plan:
     floor: bool = True
     page_sizes: list[int] = field(default_factory=lambda: [0, 10, 100, 500, 1000])
     page_runs: int = 20
+    # « Ça ressemble à… » (bench/similar.py): board sizes, on the same databases as the page.
+    similar_sizes: list[int] = field(default_factory=lambda: [500])
     ramp_down: list[float] = field(default_factory=lambda: list(RAMP_DOWN))
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     if args.mode == "smoke":
-        plan = Plan("smoke", {"embedded": {20: [10.0]}}, {}, events=10, page_sizes=[0, 10], page_runs=2)
+        plan = Plan(
+            "smoke", {"embedded": {20: [10.0]}}, {}, events=10, page_sizes=[0, 10], page_runs=2, similar_sizes=[]
+        )
     elif args.mode == "full":
         rates = [1.0, 5.0, 20.0]
         sizes = [100, 500, 1000, 2000]
@@ -148,6 +152,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
     plan.floor = not args.no_floor
     if args.no_page:
         plan.page_sizes = []
+    if args.no_similar:
+        plan.similar_sizes = []
     plan.matrix = {key: value for key, value in plan.matrix.items() if value}
     return plan
 
@@ -749,6 +755,21 @@ class Harness:
             self.results["page"][backend] = json.loads(out.read_text())
             self.save()
 
+    def run_similar(self) -> None:
+        sizes = ",".join(str(size) for size in self.plan.similar_sizes)
+        backends = ["sqlite"]
+        if any(SETUPS[key].backing for key in self.plan.matrix) or self.plan.mode != "smoke":
+            backends.append("postgres")
+        for backend in backends:
+            self.prepare(backend)
+            self.log(f"« Ça ressemble à… » on {backend}: {sizes} impossibles")
+            out = self.tmp / f"similar-{backend}.json"
+            self.run_django(
+                backend, python_module("bench.similar", "--sizes", sizes, "--out", str(out)), f"similar-{backend}", 900
+            )
+            self.results.setdefault("similar", {})[backend] = json.loads(out.read_text())
+            self.save()
+
     # --- Everything ---------------------------------------------------------------------
 
     def save(self) -> None:
@@ -763,6 +784,8 @@ class Harness:
                 self.run_floor()
             if self.plan.page_sizes:
                 self.run_page()
+            if self.plan.similar_sizes:
+                self.run_similar()
             self.results["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             self.results["targets"] = report.targets(self.results)
             self.save()
@@ -926,6 +949,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-ramp", action="store_true")
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--no-page", action="store_true")
+    parser.add_argument("--no-similar", action="store_true", help="skip « Ça ressemble à… » (bench/similar.py)")
     parser.add_argument("--ping", type=float, default=25.0, help="client ping interval, s (board.js: 25; 0: none)")
     parser.add_argument("--connect-concurrency", type=int, default=100, help="sockets opening at once per worker")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -980,7 +1004,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     plan = make_plan(args)
     signal.signal(signal.SIGTERM, _terminate)
-    shared = any(SETUPS[key].backing for key in plan.matrix) or (bool(plan.page_sizes) and plan.mode != "smoke")
+    databases = bool(plan.page_sizes or plan.similar_sizes) and plan.mode != "smoke"
+    shared = any(SETUPS[key].backing for key in plan.matrix) or databases
     lock = exclusive_lock() if shared else None
     if shared and lock is None:
         print(f"bench: another benchmark uses {args.database_url} and {args.redis_url} right now", file=sys.stderr)

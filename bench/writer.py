@@ -87,6 +87,9 @@ class AppWriter:
                 "details": "",
                 "category": self.rng.choice(CATEGORIES),
                 "submission_key": key,
+                # These statements look alike on purpose: publish past « Ça ressemble
+                # à… » (its latency is measured by bench.similarity).
+                "decision": "publish",
             }
             return writer, f"{board}impossibles/", data
         impossible = self.rng.choice(self.impossibles)

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
+from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision
 from boards.services import facilitation
 
 
@@ -122,6 +122,15 @@ class HelpOfferAdmin(ReadOnlyAdmin):
     list_select_related = ["impossible", "author"]
     list_filter = ["kind", "hidden"]
     search_fields = ["message"]
+    readonly_fields = ["submission_key"]
+
+
+@admin.register(Precision)
+class PrecisionAdmin(ReadOnlyAdmin):
+    list_display = ["text", "impossible", "author", "anonymous", "hidden", "created_at"]
+    list_select_related = ["impossible", "author"]
+    list_filter = ["hidden"]
+    search_fields = ["text"]
     readonly_fields = ["submission_key"]
 
 

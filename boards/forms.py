@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from boards import territories
 from boards.models import (
+    DETAILS_MAX,
     NAME_MAX,
     NEXT_STEP_MAX,
     ORGANISATION_MAX,
@@ -139,6 +140,15 @@ class ImpossibleForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         offered = Category.choices if categories is None else categories
         self.fields["category"].choices = [("", _("Choisissez une catégorie")), *offered]
+
+
+class SameImpossibleForm(SubmissionKeyMixin, forms.Form):
+    """« Moi aussi, c'est le même »: the details the participant wrote for the
+    post they give up, and whether to add them to the existing card."""
+
+    details = forms.CharField(required=False, max_length=DETAILS_MAX, widget=forms.HiddenInput)
+    anonymous = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    add_details = forms.BooleanField(required=False, label=_("Ajouter aussi mes détails à cette carte"))
 
 
 class HelpOfferForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):

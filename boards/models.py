@@ -322,6 +322,33 @@ class HelpOffer(models.Model):
         return self.message
 
 
+class Precision(models.Model):
+    """Details a participant adds to an impossible they said was theirs too
+    (« Ça ressemble à… » → « Moi aussi, c'est le même »), instead of posting
+    a duplicate. Shown on the card as typed; facilitators can hide one, like
+    an offer of help."""
+
+    impossible = models.ForeignKey(Impossible, on_delete=models.CASCADE, related_name="precisions")
+    author = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="precisions")
+    text = models.TextField(_("précision"), max_length=DETAILS_MAX, validators=[MaxLengthValidator(DETAILS_MAX)])
+    anonymous = models.BooleanField(_("sans mon nom"), default=False)
+    hidden = models.BooleanField(default=False)
+    # The key of the post it replaces: a double tap adds it once.
+    submission_key = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("précision")
+        verbose_name_plural = _("précisions")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["author", "submission_key"], name="precision_once_per_submission"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class Presence(models.Model):
     """One open WebSocket. Rows of a process that died age out by `seen_at`."""
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.db.models import Count, Prefetch, Sum
 
-from boards.models import Atelier, HelpOffer, Impossible, Participant, PlanAction
+from boards.models import Atelier, HelpOffer, Impossible, Participant, PlanAction, Precision
 
 SORTS = ("recent", "top")
 # A phone shows the first cards and loads more on demand: the page, its
@@ -55,6 +55,14 @@ def visible_offers() -> Prefetch:
     )
 
 
+def visible_precisions() -> Prefetch:
+    return Prefetch(
+        "precisions",
+        queryset=Precision.objects.filter(hidden=False).select_related("author").order_by("created_at", "id"),
+        to_attr="visible_precisions",
+    )
+
+
 def plan_actions() -> Prefetch:
     return Prefetch(
         "actions",
@@ -68,7 +76,7 @@ def impossibles_queryset(atelier_id: int):
         Impossible.objects.visible()
         .filter(atelier_id=atelier_id)
         .select_related("author")
-        .prefetch_related(visible_offers(), plan_actions())
+        .prefetch_related(visible_offers(), visible_precisions(), plan_actions())
     )
 
 

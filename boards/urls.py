@@ -21,6 +21,7 @@ urlpatterns = [
     path("a/<str:code>/impossibles/<int:impossible_id>/", participation.impossible_detail, name="impossible"),
     path("a/<str:code>/impossibles/<int:impossible_id>/me-too/", participation.me_too, name="me_too"),
     path("a/<str:code>/impossibles/<int:impossible_id>/offers/", participation.offer_help, name="offer_help"),
+    path("a/<str:code>/impossibles/<int:impossible_id>/same/", participation.same_impossible, name="same_impossible"),
     # The plan: actions written by an impossible's author (when allowed)
     path(
         "a/<str:code>/impossibles/<int:impossible_id>/actions/new/", actions.author_create, name="author_action_create"
@@ -57,6 +58,13 @@ urlpatterns = [
         name="merge_impossible",
     ),
     path("a/<str:code>/console/offers/<int:offer_id>/moderate/", facilitation.moderate_offer, name="moderate_offer"),
+    path(
+        "a/<str:code>/console/precisions/<int:precision_id>/moderate/",
+        facilitation.moderate_precision,
+        name="moderate_precision",
+    ),
+    path("a/<str:code>/console/duplicates/merge/", facilitation.merge_duplicate, name="merge_duplicate"),
+    path("a/<str:code>/console/duplicates/dismiss/", facilitation.dismiss_duplicate, name="dismiss_duplicate"),
     path("a/<str:code>/console/authors-plan/", facilitation.set_authors_can_plan, name="set_authors_can_plan"),
     path(
         "a/<str:code>/console/impossibles/<int:impossible_id>/actions/new/",

@@ -73,6 +73,15 @@ class PageErrors:
             self.errors.append(f"request failed: {request.method} {request.url} ({request.failure})")
 
 
+def publish(page, button) -> None:
+    """Tap « Publier »; if « Ça ressemble à… » shows cards, choose « Non, le
+    mien est différent — publier »."""
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/impossibles/")) as answer:
+        button.click()
+    if 'id="post-suggestions"' in answer.value.text():
+        page.locator("#post-suggestions .publish-anyway-btn").click()
+
+
 class Phone(PageErrors):
     """One browser context (its own cookies), one page, every error it reports."""
 
@@ -119,7 +128,7 @@ class Phone(PageErrors):
             page.locator("details:has(#post-form) > summary").click()
         form.locator("[name=statement]").fill(statement)
         form.locator("[name=category]").select_option(category)
-        form.locator("button[type=submit]").click()
+        publish(page, form.locator("button[type=submit]"))
         # htmx swaps a fresh form in place, with a confirmation and an empty statement.
         expect(page.locator("#post-form .success")).to_be_visible()
         expect(page.locator("#post-form [name=statement]")).to_have_value("")

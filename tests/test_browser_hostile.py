@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pytest
 
 from tests import servers
-from tests.test_browser import ARTIFACTS, LIVE_MS, PageErrors, Phone, browser  # noqa: F401 (fixture)
+from tests.test_browser import ARTIFACTS, LIVE_MS, PageErrors, Phone, browser, publish  # noqa: F401 (fixture)
 from tests.test_hostile_text import PAYLOADS, fit
 
 pytestmark = [pytest.mark.browser, pytest.mark.once]
@@ -84,7 +84,7 @@ def _post(phone: Phone, statement: str, details: str) -> tuple[str, str]:
     form.locator("[name=details]").fill(details)
     form.locator("[name=category]").select_option("recrutement")
     typed = (form.locator("[name=statement]").input_value(), form.locator("[name=details]").input_value())
-    form.locator("button[type=submit]").click()
+    publish(page, form.locator("button[type=submit]"))
     expect(page.locator("#post-form .success")).to_be_visible()
     expect(page.locator("#post-form [name=statement]")).to_have_value("")
     # The server strips the ends, as any form does.

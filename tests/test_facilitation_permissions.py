@@ -15,7 +15,18 @@ from django.contrib.auth.models import User
 from django.test import Client
 from pytest_django.asserts import assertRedirects
 
-from boards.models import Atelier, HelpKind, HelpOffer, Impossible, Invitation, MeToo, Participant, PlanAction
+from boards.models import (
+    Atelier,
+    DismissedDuplicate,
+    HelpKind,
+    HelpOffer,
+    Impossible,
+    Invitation,
+    MeToo,
+    Participant,
+    PlanAction,
+    Precision,
+)
 from boards.services import facilitation, participation, plan
 from tests.conftest import post_impossible
 
@@ -37,8 +48,10 @@ def scene(atelier, other_atelier, alice, bob, charlie):
     offer = participation.offer_help(
         charlie.participant, impossible.pk, kind=HelpKind.INTRODUCTION, message="Je connais un CFA", submission_key="o"
     )
+    precision = participation.add_precision(charlie.participant, impossible.pk, text="Pareil ici", submission_key="p")
     stranger = participation.join_atelier(other_atelier, name="Zoé", organisation="", role="autre")
     foreign = post_impossible(stranger, "Impossible ailleurs")
+    foreign_precision = participation.add_precision(stranger, foreign.pk, text="Ailleurs aussi", submission_key="fp")
     foreign_offer = participation.offer_help(
         stranger, foreign.pk, kind=HelpKind.EXPERTISE, message="Je sais faire", submission_key="fo"
     )
@@ -70,6 +83,8 @@ def scene(atelier, other_atelier, alice, bob, charlie):
         imp=impossible.pk,
         dup=duplicate.pk,
         offer=offer.pk,
+        precision=precision.pk,
+        foreign_precision=foreign_precision.pk,
         foreign=foreign.pk,
         foreign_offer=foreign_offer.pk,
         action=action.pk,
@@ -93,6 +108,10 @@ def board_state(atelier_id: int) -> dict[str, Any]:
         "participants": sorted(Participant.objects.filter(atelier_id=atelier_id).values_list("pk", flat=True)),
         "invitations": sorted(Invitation.objects.filter(atelier_id=atelier_id).values_list("who", flat=True)),
         "actions": list(PlanAction.objects.filter(atelier_id=atelier_id).order_by("pk").values()),
+        "precisions": list(Precision.objects.filter(impossible__atelier_id=atelier_id).order_by("pk").values()),
+        "dismissed": sorted(
+            DismissedDuplicate.objects.filter(atelier_id=atelier_id).values_list("first_id", "second_id")
+        ),
     }
 
 
@@ -123,14 +142,19 @@ def _settings_form(scene) -> dict:
 class Endpoint:
     name: str
     method: str
-    path: str  # formatted with the scene: {code}, {imp}, {dup}, {offer}, {action}
+    path: str  # formatted with the scene: {code}, {imp}, {dup}, {offer}, {precision}, {action}
     data: Callable[[Any], dict] = lambda scene: {}
     # For a facilitator's POST: did the expected change happen? (before, after, scene)
     changed: Callable[[dict, dict, Any], bool] | None = None
 
     def url(self, scene, code: str | None = None) -> str:
         return self.path.format(
-            code=code or scene.code, imp=scene.imp, dup=scene.dup, offer=scene.offer, action=scene.action
+            code=code or scene.code,
+            imp=scene.imp,
+            dup=scene.dup,
+            offer=scene.offer,
+            precision=scene.precision,
+            action=scene.action,
         )
 
     def __str__(self) -> str:
@@ -242,6 +266,27 @@ ENDPOINTS = [
         lambda before, after, s: _offer(after, s.offer)["hidden"] is True,
     ),
     Endpoint(
+        "hide precision",
+        "post",
+        "/a/{code}/console/precisions/{precision}/moderate/",
+        lambda s: {"op": "hide"},
+        lambda before, after, s: after["precisions"][0]["hidden"] is True,
+    ),
+    Endpoint(
+        "merge duplicate",
+        "post",
+        "/a/{code}/console/duplicates/merge/",
+        lambda s: {"kept": str(s.imp), "merged": str(s.dup)},
+        lambda before, after, s: _impossible(after, s.dup)["merged_into_id"] == s.imp,
+    ),
+    Endpoint(
+        "dismiss duplicate",
+        "post",
+        "/a/{code}/console/duplicates/dismiss/",
+        lambda s: {"first": str(s.dup), "second": str(s.imp)},
+        lambda before, after, s: after["dismissed"] == [(s.imp, s.dup)],
+    ),
+    Endpoint(
         "authors plan",
         "post",
         "/a/{code}/console/authors-plan/",
@@ -278,7 +323,7 @@ ENDPOINTS = [
     Endpoint("poster", "get", "/a/{code}/poster/"),
 ]
 POST_ONLY = ["team add", "new join code", "phase", "lock", "premoderation", "timer", "spotlight", "hide impossible"]
-POST_ONLY += ["hide offer", "authors plan", "action delete"]
+POST_ONLY += ["hide offer", "authors plan", "action delete", "hide precision", "merge duplicate", "dismiss duplicate"]
 GET_ONLY = ["console", "console panels", "projector", "projector panels", "poster"]
 BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}
 
@@ -306,6 +351,7 @@ def test_the_matrix_covers_every_facilitator_url_of_an_atelier():
         .replace("{imp}", "<int:impossible_id>")
         .replace("{dup}", "<int:impossible_id>")
         .replace("{offer}", "<int:offer_id>")
+        .replace("{precision}", "<int:precision_id>")
         .replace("{action}", "<int:action_id>")
         .removeprefix("/")
         for endpoint in ENDPOINTS
@@ -337,7 +383,7 @@ def test_facilitators_of_the_atelier_get_through_and_the_change_happens(request,
 
 
 HTMX_ACTIONS = ["phase", "lock", "premoderation", "timer", "spotlight", "hide impossible", "hide offer"]
-HTMX_ACTIONS += ["authors plan"]
+HTMX_ACTIONS += ["authors plan", "hide precision", "merge duplicate", "dismiss duplicate"]
 
 
 @pytest.mark.parametrize("name", HTMX_ACTIONS)
@@ -436,6 +482,25 @@ FOREIGN_IDS = [
     ("merge into foreign", "post", "/a/{code}/console/impossibles/{dup}/merge/", {"into": "{foreign}"}),
     ("spotlight foreign", "post", "/a/{code}/console/spotlight/", {"impossible": "{foreign}"}),
     ("hide foreign offer", "post", "/a/{code}/console/offers/{foreign_offer}/moderate/", {"op": "hide"}),
+    ("hide foreign precision", "post", "/a/{code}/console/precisions/{foreign_precision}/moderate/", {"op": "hide"}),
+    (
+        "merge foreign duplicate pair",
+        "post",
+        "/a/{code}/console/duplicates/merge/",
+        {"kept": "{imp}", "merged": "{foreign}"},
+    ),
+    (
+        "merge into foreign pair",
+        "post",
+        "/a/{code}/console/duplicates/merge/",
+        {"kept": "{foreign}", "merged": "{dup}"},
+    ),
+    (
+        "dismiss foreign pair",
+        "post",
+        "/a/{code}/console/duplicates/dismiss/",
+        {"first": "{imp}", "second": "{foreign}"},
+    ),
     ("new action on foreign page", "get", "/a/{code}/console/impossibles/{foreign}/actions/new/", {}),
     (
         "new action on foreign",
@@ -460,6 +525,7 @@ def test_a_facilitator_cannot_reach_another_ateliers_content_through_their_own_a
 ):
     ids = {"code": scene.code, "imp": scene.imp, "dup": scene.dup, "foreign": scene.foreign}
     ids["foreign_offer"] = scene.foreign_offer
+    ids["foreign_precision"] = scene.foreign_precision
     ids["foreign_action"] = scene.foreign_action
     url = path.format(**ids)
     data = {key: value.format(**ids) for key, value in data.items()}

@@ -387,6 +387,7 @@ class Writer:
     def post_impossible(self, code: str, statement: str) -> int | None:
         key = secrets.token_hex(8)
         data = {"statement": statement, "category": "recrutement", "details": "", "submission_key": key}
+        data["decision"] = "publish"  # past « Ça ressemble à… »: posted whatever it looks like
         response = self.submit(f"/a/{code}/impossibles/", data)
         if response is None:
             return None

@@ -325,9 +325,15 @@ def _build_room(atelier: Atelier, facilitator: Client, monkeypatch, clients: lis
         participant = Participant.objects.get(atelier=atelier, name=data["name"], organisation=data["organisation"])
         phone = Phone(name, client, participant)
         details = f"{payload}\nDeuxième ligne : {payload}"
-        post = {"statement": fit(payload, STATEMENT_MAX), "details": details, "category": "recrutement"}
+        # « decision »: past « Ça ressemble à… » (these texts look alike on purpose).
+        post = {
+            "statement": fit(payload, STATEMENT_MAX),
+            "details": details,
+            "category": "recrutement",
+            "decision": "publish",
+        }
         _ok(client.post(f"/a/{code}/impossibles/", {**post, "submission_key": _key(n, "imp")}), 302)
-        benign = {"statement": f"À corriger n° {n}", "details": "", "category": "foncier"}
+        benign = {"statement": f"À corriger n° {n}", "details": "", "category": "foncier", "decision": "publish"}
         _ok(client.post(f"/a/{code}/impossibles/", {**benign, "submission_key": _key(n, "fix")}), 302)
         phone.impossible = Impossible.objects.get(author=participant, submission_key=_key(n, "imp"))
         phone.edited = Impossible.objects.get(author=participant, submission_key=_key(n, "fix"))

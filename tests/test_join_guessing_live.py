@@ -87,6 +87,7 @@ def _act(phone: Visitor, target: int, n: int) -> list[int]:
         data={
             "csrfmiddlewaretoken": token,
             "statement": f"Impossible de trouver un local n° {n}",
+            "decision": "publish",  # past « Ça ressemble à… »
             "category": "foncier",
             "details": "",
             "submission_key": secrets.token_hex(8),

@@ -44,6 +44,7 @@ def post(client: Client, code: str = "TST234", key: str | None = None, statement
         "category": "recrutement",
         "details": "",
         "submission_key": key or _key(),
+        "decision": "publish",  # past « Ça ressemble à… »: the limits are what is tested
     }
     return client.post(f"/a/{code}/impossibles/", data, **headers)
 

@@ -106,6 +106,7 @@ class Event(StrEnum):
     ME_TOO_CHANGED = "metoo.changed"
     OFFER_POSTED = "offer.posted"
     OFFERS_CHANGED = "offers.changed"
+    PRECISIONS_CHANGED = "precisions.changed"  # one added (« Ça ressemble à… ») or hidden
     ACTION_CHANGED = "action.changed"
     ATELIER_UPDATED = "atelier.updated"
     PARTICIPANT_UPDATED = "participant.updated"

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from boards import territories
+from boards import similarity, territories
 from boards.live import publish
 from boards.live.protocol import Event
 from boards.models import (
@@ -26,6 +26,7 @@ from boards.models import (
     Invitation,
     MeToo,
     PlanAction,
+    Precision,
     new_join_code,
 )
 from boards.phases import Phase
@@ -377,6 +378,7 @@ def edit_impossible(atelier_id: int, impossible_id: int, *, statement: str, deta
         )
         if not updated:
             raise NotFound
+        similarity.refresh_on_commit(impossible.pk)  # compared on its new words from now on
         publish.on_commit(atelier_id, state.version, {"type": Event.IMPOSSIBLE_EDITED, "impossible": impossible.pk})
 
 
@@ -393,6 +395,23 @@ def set_offer_hidden(atelier_id: int, offer_id: int, *, hidden: bool) -> None:
         HelpOffer.objects.filter(pk=offer.pk).update(hidden=hidden)
         _recount(offer.impossible_id)
         publish.on_commit(atelier_id, state.version, {"type": Event.OFFERS_CHANGED, "impossible": offer.impossible_id})
+
+
+def set_precision_hidden(atelier_id: int, precision_id: int, *, hidden: bool) -> None:
+    """Hide a précision from the card (or bring it back), like an offer."""
+    with transaction.atomic():
+        state = begin_write(atelier_id)
+        try:
+            precision = Precision.objects.get(pk=precision_id, impossible__atelier_id=atelier_id)
+        except (Precision.DoesNotExist, ValueError, TypeError):
+            raise NotFound from None
+        if precision.hidden == hidden:
+            transaction.set_rollback(True)
+            return
+        Precision.objects.filter(pk=precision.pk).update(hidden=hidden)
+        publish.on_commit(
+            atelier_id, state.version, {"type": Event.PRECISIONS_CHANGED, "impossible": precision.impossible_id}
+        )
 
 
 def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
@@ -421,6 +440,7 @@ def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
         if merged.author_id != kept.author_id:
             MeToo.objects.get_or_create(impossible=kept, participant_id=merged.author_id)
         HelpOffer.objects.filter(impossible=merged).update(impossible=kept)
+        Precision.objects.filter(impossible=merged).update(impossible=kept)
         PlanAction.objects.filter(impossible=merged).update(impossible=kept)
         Impossible.objects.filter(pk=merged.pk).update(
             hidden=True, pending=False, merged_into=kept, me_too_count=0, offer_count=0

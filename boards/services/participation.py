@@ -7,10 +7,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from boards import phases
+from boards import phases, similarity
 from boards.live import publish
 from boards.live.protocol import Event
-from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant
+from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision
 from boards.phases import Action, Phase
 from boards.services.core import (
     Refused,
@@ -86,6 +86,9 @@ def post_impossible(
         require(state, Action.POST)
         impossible.pending = state.premoderation
         impossible.save()
+        # Its « Ça ressemble à… » features, once committed (a pending one is
+        # ready the moment it is approved). Never fails nor undoes the post.
+        similarity.refresh_on_commit(impossible.pk)
         event = Event.IMPOSSIBLE_SUBMITTED if impossible.pending else Event.IMPOSSIBLE_POSTED
         publish.on_commit(participant.atelier_id, state.version, {"type": event, "impossible": impossible.pk})
     return impossible
@@ -166,3 +169,40 @@ def offer_help(
             {"type": Event.OFFER_POSTED, "impossible": impossible.pk, "offer": offer.pk},
         )
     return offer
+
+
+def add_precision(
+    participant: Participant,
+    impossible_id: int,
+    *,
+    text: str,
+    anonymous: bool = False,
+    submission_key: str,
+) -> Precision:
+    """Add what a participant wrote to an impossible they said was theirs too
+    (« Ça ressemble à… »), instead of posting a duplicate. Allowed when
+    « moi aussi » is. The key is the one of the post it replaces: a repeated
+    submission returns the précision already added."""
+    key = check_submission_key(submission_key)
+    precision = Precision(author=participant, text=text.strip(), anonymous=anonymous, submission_key=key)
+    _clean(precision, exclude=["impossible", "author"])
+    if refusal := refused_now(participant.atelier_id, Action.ME_TOO):
+        get_impossible(participant.atelier_id, impossible_id)
+        existing = Precision.objects.filter(author=participant, submission_key=key).first()
+        if existing is not None:
+            return existing
+        raise refusal
+    with transaction.atomic():
+        state = begin_write(participant.atelier_id)
+        impossible = get_impossible(participant.atelier_id, impossible_id)
+        existing = Precision.objects.filter(author=participant, submission_key=key).first()
+        if existing is not None:
+            transaction.set_rollback(True)
+            return existing
+        require(state, Action.ME_TOO)
+        precision.impossible = impossible
+        precision.save()
+        publish.on_commit(
+            participant.atelier_id, state.version, {"type": Event.PRECISIONS_CHANGED, "impossible": impossible.pk}
+        )
+    return precision

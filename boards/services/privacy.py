@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from boards.live import publish
 from boards.live.protocol import Event
 from boards.locale import atelier_locale
-from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant, Pilot, Presence
+from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant, Pilot, Precision, Presence
 from boards.phases import Phase
 from boards.services.core import begin_write
 
@@ -46,6 +46,7 @@ def participant_data(participant: Participant) -> dict[str, Any]:
     impossibles = Impossible.objects.filter(author=participant).order_by("created_at")
     me_toos = MeToo.objects.filter(participant=participant).select_related("impossible").order_by("created_at")
     offers = HelpOffer.objects.filter(author=participant).select_related("impossible").order_by("created_at")
+    precisions = Precision.objects.filter(author=participant).select_related("impossible").order_by("created_at")
     pilot = Pilot.objects.filter(participant=participant).first()
     return {
         "format": "cerveau-collectif/participant-data",
@@ -82,6 +83,16 @@ def participant_data(participant: Participant) -> dict[str, Any]:
                 "created_at": _moment(offer.created_at),
             }
             for offer in offers
+        ],
+        "precisions": [
+            {
+                "impossible": precision.impossible.statement,
+                "text": precision.text,
+                "anonymous": precision.anonymous,
+                "hidden_by_facilitators": precision.hidden,
+                "created_at": _moment(precision.created_at),
+            }
+            for precision in precisions
         ],
         "actions_led": [
             {

@@ -16,7 +16,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 from django.db import transaction
@@ -75,8 +74,17 @@ def refresh(impossible_id: int) -> bool:
 
 
 def refresh_on_commit(impossible_id: int) -> None:
-    """`refresh` once the current transaction has committed (at once outside one)."""
-    transaction.on_commit(partial(refresh, impossible_id))
+    """`refresh` once the current transaction has committed (at once outside one).
+
+    Robust: whatever happens in it is logged, never raised into the request
+    that committed the post (which has already happened)."""
+
+    # A plain function rather than a partial: Django logs a failed robust
+    # hook by its __qualname__. `refresh` is looked up when it runs.
+    def refresh_features() -> None:
+        refresh(impossible_id)
+
+    transaction.on_commit(refresh_features, robust=True)
 
 
 def _store(impossible_id: int, statement: str) -> None:

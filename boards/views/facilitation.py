@@ -7,6 +7,7 @@ htmx gets 204 and the console refreshes from the WebSocket push.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from boards import qr, reads
+from boards import qr, reads, similarity
 from boards.access import facilitator_required
 from boards.forms import AtelierForm, EditImpossibleForm, TeamForm, TimerForm
 from boards.live import presence
@@ -197,7 +198,7 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
         reads.order_impossibles(
             Impossible.objects.filter(atelier=atelier, merged_into__isnull=True)
             .select_related("author")
-            .prefetch_related("offers__author", reads.plan_actions()),
+            .prefetch_related("offers__author", "precisions__author", reads.plan_actions()),
             "top",
         )
     )
@@ -205,6 +206,7 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
     present_ids = set(
         Presence.objects.filter(atelier=atelier, seen_at__gte=since).values_list("participant_id", flat=True)
     )
+    published = [i for i in impossibles if not i.pending and not i.hidden]
     participants = list(atelier.participants.order_by("name"))
     for participant in participants:
         participant.online = participant.pk in present_ids
@@ -214,7 +216,8 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
         "phases": Phase.choices,
         "planning": atelier.phase in PLANNING_PHASES,
         "pending": [i for i in impossibles if i.pending and not i.hidden],
-        "published": [i for i in impossibles if not i.pending and not i.hidden],
+        "published": published,
+        "duplicates": _likely_duplicates(atelier, published),
         "hidden": [i for i in impossibles if i.hidden],
         "participants": participants,
         "online": len(present_ids),
@@ -222,6 +225,32 @@ def _console_context(request: HttpRequest, atelier: Atelier) -> dict[str, Any]:
         "join_url": qr.join_url(request, atelier),
         "invitation_url": qr.invitation_url(request, atelier),
     }
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A pair of « Doublons probables » as the console shows it: « Fusionner »
+    keeps the one with more « moi aussi » (the older one on a tie)."""
+
+    kept: Impossible
+    merged: Impossible
+    score: float
+
+
+# The console shows this many pairs at most, best first.
+DUPLICATES_SHOWN = 20
+
+
+def _likely_duplicates(atelier: Atelier, published: list[Impossible]) -> list[Duplicate]:
+    by_id = {impossible.pk: impossible for impossible in published}
+    shown = []
+    for pair in similarity.likely_duplicates(atelier, limit=DUPLICATES_SHOWN):
+        first, second = by_id.get(pair.first_id), by_id.get(pair.second_id)
+        if first is None or second is None:
+            continue  # changed since: the next refresh says
+        kept, merged = (second, first) if second.me_too_count > first.me_too_count else (first, second)
+        shown.append(Duplicate(kept=kept, merged=merged, score=pair.score))
+    return shown
 
 
 @require_GET
@@ -335,6 +364,39 @@ def moderate_offer(request: HttpRequest, atelier: Atelier, offer_id: int) -> Htt
     if operation not in {"hide", "restore"}:
         return _refused(request, atelier, ValidationError(_("Action de modération inconnue.")))
     return _act(request, atelier, facilitation.set_offer_hidden, atelier.pk, offer_id, hidden=operation == "hide")
+
+
+@require_POST
+@facilitator_required
+def moderate_precision(request: HttpRequest, atelier: Atelier, precision_id: int) -> HttpResponse:
+    operation = request.POST.get("op", "")
+    if operation not in {"hide", "restore"}:
+        return _refused(request, atelier, ValidationError(_("Action de modération inconnue.")))
+    hidden = operation == "hide"
+    return _act(request, atelier, facilitation.set_precision_hidden, atelier.pk, precision_id, hidden=hidden)
+
+
+def _pair(request: HttpRequest, first: str, second: str) -> tuple[int, int]:
+    try:
+        return int(request.POST.get(first, "")), int(request.POST.get(second, ""))
+    except ValueError:
+        raise Http404 from None
+
+
+@require_POST
+@facilitator_required
+def merge_duplicate(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    """« Fusionner » in « Doublons probables »: the exact merge, as from the merge page."""
+    kept_id, merged_id = _pair(request, "kept", "merged")
+    return _act(request, atelier, facilitation.merge_impossibles, atelier.pk, kept_id, merged_id)
+
+
+@require_POST
+@facilitator_required
+def dismiss_duplicate(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    """« Pas un doublon »: the pair is never proposed again."""
+    first_id, second_id = _pair(request, "first", "second")
+    return _act(request, atelier, facilitation.dismiss_duplicate, atelier.pk, first_id, second_id, user=request.user)
 
 
 def _impossible_or_404(atelier: Atelier, impossible_id: int) -> Impossible:

@@ -7,6 +7,7 @@ board itself changes through the WebSocket push, for the author too.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
@@ -18,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import phases, ratelimit, reads
+from boards import phases, ratelimit, reads, similarity
 from boards.access import (
     TooManyAttempts,
     find_by_code,
@@ -27,7 +28,7 @@ from boards.access import (
     remember_participant,
     too_many_attempts,
 )
-from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm
+from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm, SameImpossibleForm
 from boards.live import presence
 from boards.models import Atelier, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
@@ -40,6 +41,12 @@ if TYPE_CHECKING:
 
     from django.forms import Form
     from django.http import HttpRequest
+
+
+logger = logging.getLogger(__name__)
+
+# The button under « Ça ressemble à… » that publishes anyway.
+PUBLISH_ANYWAY = "publish"
 
 
 def _run(form: Form, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -203,6 +210,56 @@ def more_impossibles(request: HttpRequest, participant: Participant) -> HttpResp
     return render(request, "boards/board.html#more_cards", context)
 
 
+def _suggestions(participant: Participant, form: ImpossibleForm) -> list[Impossible]:
+    """« Ça ressemble à… »: the visible impossibles of the atelier that look
+    like the one about to be posted, best first (at most 3), or [] to publish
+    at once: when the person chose to publish anyway, when this submission
+    already made it (a double tap, a retry), when posting is not open (the
+    service says why), or when the engine fails. Never the person's own."""
+    atelier = participant.atelier
+    key = form.cleaned_data["submission_key"]
+    if form.data.get("decision") == PUBLISH_ANYWAY or not atelier.can["post"]:
+        return []
+    if Impossible.objects.filter(author=participant, submission_key=key).exists():
+        return []
+    try:
+        own = Impossible.objects.filter(author=participant).values_list("pk", flat=True)
+        matches = similarity.similar(atelier, form.cleaned_data["statement"], exclude=list(own))
+        found = {
+            impossible.pk: impossible
+            for impossible in Impossible.objects.visible()
+            .filter(atelier_id=atelier.pk, pk__in=[match.id for match in matches])
+            .only("pk", "statement", "category", "me_too_count")
+        }
+        return [found[match.id] for match in matches if match.id in found]
+    except Exception:
+        # Posting must never depend on the engine.
+        logger.exception("similarity: no suggestion for atelier %s", atelier.pk)
+        return []
+
+
+def _suggestions_response(
+    request: HttpRequest, participant: Participant, form: ImpossibleForm, suggestions: list[Impossible]
+) -> HttpResponse:
+    """What the phone shows instead of publishing: the cards that look like
+    it, with « Moi aussi, c'est le même » and « publier quand même ». A page
+    of its own without JavaScript; over htmx it replaces the form."""
+    atelier = participant.atelier
+    context = {
+        "atelier": atelier,
+        "participant": participant,
+        "suggestions": suggestions,
+        "post": form.cleaned_data,
+        "my_me_toos": set(
+            MeToo.objects.filter(participant=participant, impossible__in=suggestions).values_list(
+                "impossible_id", flat=True
+            )
+        ),
+    }
+    template = "boards/suggestions.html#suggestions" if request.htmx else "boards/suggestions.html"
+    return render(request, template, context)
+
+
 @require_POST
 @participant_required
 def post_impossible(request: HttpRequest, participant: Participant) -> HttpResponse:
@@ -212,12 +269,12 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
             return refusal.toast()
         form.add_error(None, refusal.message)
         return refusal.respond(_render_board(request, participant, impossible_form=form))
+    if form.is_valid() and (suggestions := _suggestions(participant, form)):
+        return _suggestions_response(request, participant, form, suggestions)
     impossible = form.is_valid() and _run(form, participation.post_impossible, participant, **form.cleaned_data)
     if impossible:
         if request.htmx:
-            fresh = ImpossibleForm(categories=participant.atelier.offered_categories())
-            context = {"atelier": participant.atelier, "impossible_form": fresh, "posted": impossible}
-            return render(request, "boards/board.html#post_form", context)
+            return _fresh_post_form(request, participant, posted=impossible)
         if impossible.pending:
             # Pre-moderation: it is not on the board yet (no card to jump to).
             messages.success(request, _("Merci ! Votre impossible sera publié dès que l'animation l'aura validé."))
@@ -228,6 +285,55 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
         context = {"atelier": participant.atelier, "impossible_form": form}
         return render(request, "boards/board.html#post_form", context, status=answers.UNPROCESSABLE)
     return _render_board(request, participant, impossible_form=form, status=answers.UNPROCESSABLE)
+
+
+def _fresh_post_form(request: HttpRequest, participant: Participant, **context: Any) -> HttpResponse:
+    """The empty post form, saying what just happened (`posted`, `joined`)."""
+    fresh = ImpossibleForm(categories=participant.atelier.offered_categories())
+    context = {"atelier": participant.atelier, "impossible_form": fresh, **context}
+    return render(request, "boards/board.html#post_form", context)
+
+
+@require_POST
+@participant_required
+def same_impossible(request: HttpRequest, participant: Participant, impossible_id: int) -> HttpResponse:
+    """« Moi aussi, c'est le même »: instead of posting a duplicate, say
+    « moi aussi » to the existing card and, if asked, add the details written
+    for the post to it as a précision."""
+    form = SameImpossibleForm(request.POST)
+    if not form.is_valid():
+        message = " ".join(error for errors in form.errors.values() for error in errors)
+        return answers.refused(request, participant.atelier.get_absolute_url(), message)
+    if refusal := ratelimit.me_too_refusal(participant):
+        if request.htmx:
+            return refusal.toast()
+        messages.error(request, refusal.message)
+        return refusal.respond(_render_board(request, participant))
+    details = form.cleaned_data["details"] if form.cleaned_data["add_details"] else ""
+    try:
+        impossible = participation.set_me_too(participant, impossible_id, on=True)
+        if details:
+            participation.add_precision(
+                participant,
+                impossible.pk,
+                text=details,
+                anonymous=form.cleaned_data["anonymous"],
+                submission_key=form.cleaned_data["submission_key"],
+            )
+    except NotFound:
+        raise Http404 from None
+    except Refused as refusal:
+        return _refused(request, participant, refusal)
+    except ValidationError as error:
+        return answers.refused(request, participant.atelier.get_absolute_url(), " ".join(error.messages))
+    if request.htmx:
+        response = _fresh_post_form(request, participant, joined=impossible, joined_details=bool(details))
+        return trigger_client_event(response, "cerveau:metoo", {"impossible": impossible.pk, "on": True})
+    if details:
+        messages.success(request, _("C'est noté : votre « moi aussi » compte, et votre précision est sur la carte."))
+    else:
+        messages.success(request, _("C'est noté : votre « moi aussi » compte pour cet impossible."))
+    return redirect(_board_url(participant.atelier, f"imp-{impossible.pk}"))
 
 
 @require_POST
