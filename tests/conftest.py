@@ -17,6 +17,10 @@ from boards.live import publish
 from boards.models import Atelier, Category, Impossible, Role
 from boards.services import participation
 
+# Loading the ASGI application sets Django up again, which reconfigures
+# logging and would drop the log capture of whichever test loads it first.
+import cerveau.asgi  # noqa: F401  isort: skip
+
 
 @pytest.fixture
 def atelier(db) -> Atelier:

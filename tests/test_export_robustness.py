@@ -13,10 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zoneinfo
 
 import icalendar
 import pytest
 from django import forms as django_forms
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -224,7 +226,7 @@ def stored_plan(atelier, alice, bob, facilitator):
         title="Titre",
         pilot=PilotChoice(name="Pilote"),
         helpers=[offer.pk],
-        due_on=atelier.created_at.date(),
+        due_on=timezone.localtime(atelier.created_at, zoneinfo.ZoneInfo(atelier.time_zone)).date(),
         submission_key="k",
     )
     Atelier.objects.filter(pk=atelier.pk).update(
