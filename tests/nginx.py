@@ -104,10 +104,11 @@ class Site:
 
 
 @contextlib.contextmanager
-def running_site(folder: Path, upstream_ports: list[int]) -> Iterator[Site]:
-    """nginx serving the shipped site in front of `upstream_ports`, stopped on exit."""
+def running_site(folder: Path, upstream_ports: list[int], *, https_port: int = 0) -> Iterator[Site]:
+    """nginx serving the shipped site in front of `upstream_ports`, stopped on
+    exit; on `https_port` when given (the servers behind may need to know it)."""
     nginx = nginx_or_skip()
-    http_port, https_port = free_port(), free_port()
+    http_port, https_port = free_port(), https_port or free_port()
     (folder / "site.conf").write_text(
         site_for_test(folder, http_port=http_port, https_port=https_port, upstream_ports=upstream_ports)
     )
