@@ -156,11 +156,18 @@ def test_nginx_accepts_the_configuration(tmp_path):
 
 def _variables_read_by_the_settings() -> set[str]:
     settings = (ROOT / "cerveau" / "settings.py").read_text()
-    return set(re.findall(r'env_(?:str|bool|int|list|rate_limits)\("([A-Z0-9_]+)"', settings))
+    return set(re.findall(r'(?:env_\w+|redis_urls)\(\s*"([A-Z0-9_]+)"', settings))
 
 
 def test_the_settings_read_the_variables_we_expect():
-    assert {"DJANGO_HTTPS", "DJANGO_SECURE_PROXY_SSL_HEADER", "CERVEAU_LOG_FORMAT"} <= _variables_read_by_the_settings()
+    assert {
+        "DJANGO_HTTPS",
+        "DJANGO_SECURE_PROXY_SSL_HEADER",
+        "CERVEAU_LOG_FORMAT",
+        "CERVEAU_DB_POOL_SIZE",
+        "CERVEAU_CHANNEL_REDIS_URLS",
+        "CERVEAU_REDIS_SENTINELS",
+    } <= _variables_read_by_the_settings()
 
 
 @pytest.mark.parametrize(
