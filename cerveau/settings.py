@@ -145,10 +145,12 @@ def env_positive_int(name: str, default: int) -> int:
     return value
 
 
-# Each daphne process runs its database work on one thread (Django's and
-# Channels' thread-sensitive sync_to_async), so it holds one or two
-# connections at a time however many sockets it serves: the pool's size is a
-# ceiling for bursts (health checks, a slow query). Processes × this size
+# In a daphne process every HTTP request runs its database work on a thread
+# of its own (Django's ASGI handler), holding a pooled connection until it
+# ends, and all the sockets share one more thread (Channels): the pool's size
+# is how many requests query at once, the rest wait for a connection up to the
+# pool timeout (then 503). One event loop and one interpreter lock per
+# process: past about 10 the requests only take turns. Processes × this size
 # must stay under PostgreSQL's max_connections, or PgBouncer's
 # max_client_conn (docs/deploy.md, "Many ateliers at once").
 DB_POOL_SIZE = env_positive_int("CERVEAU_DB_POOL_SIZE", 20)
