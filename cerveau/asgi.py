@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from boards.live.handshake import AcceptInTime  # noqa: E402
 from boards.live.routing import websocket_urlpatterns  # noqa: E402
 from boards.live.security import OriginValidator  # noqa: E402
 from cerveau.access import AccessLog  # noqa: E402
@@ -21,7 +22,9 @@ application = AccessLog(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            # The handshake is answered before daphne's connect timeout, even
+            # when the database work behind it queues (boards/live/handshake.py).
+            "websocket": OriginValidator(AcceptInTime(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
         }
     )
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -135,21 +136,53 @@ DATABASE_URL = env_str("DATABASE_URL")
 # Test databases are named per test process, so two test runs on one machine
 # never share (and delete) each other's database.
 TEST_DB_SUFFIX = str(os.getpid())
+
+
+def env_positive_int(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number above 0, got {value}")
+    return value
+
+
+# In a daphne process every HTTP request runs its database work on a thread
+# of its own (Django's ASGI handler), holding a pooled connection until it
+# ends, and all the sockets share one more thread (Channels): the pool's size
+# is how many requests query at once, the rest wait for a connection up to the
+# pool timeout (then 503). One event loop and one interpreter lock per
+# process: past about 10 the requests only take turns. Processes × this size
+# must stay under PostgreSQL's max_connections, or PgBouncer's
+# max_client_conn (docs/deploy.md, "Many ateliers at once").
+DB_POOL_SIZE = env_positive_int("CERVEAU_DB_POOL_SIZE", 20)
+DB_POOL_TIMEOUT = env_positive_int("CERVEAU_DB_POOL_TIMEOUT", 30)
+DB_CONNECT_TIMEOUT = env_positive_int("CERVEAU_DB_CONNECT_TIMEOUT", 5)
+# DATABASE_URL points at PgBouncer in transaction mode: each transaction may
+# run on another server connection, so nothing may outlive one. Server-side
+# cursors (QuerySet.iterator()) do, hence off; prepared statements do too,
+# and Django's psycopg 3 backend already turns them off.
+DB_PGBOUNCER = env_bool("CERVEAU_DB_PGBOUNCER", default=False)
 if DATABASE_URL:
+    if not DATABASE_URL.startswith(("postgres://", "postgresql://", "pgsql://")):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must be a postgres:// URL (unset: SQLite), got {DATABASE_URL.split(':', 1)[0]!r}"
+        )
     # A pool per process: a room tapping at once shares a few connections
-    # instead of opening one per request thread (PostgreSQL allows ~100).
+    # instead of opening one per request thread.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 2,
-        "max_size": env_int("CERVEAU_DB_POOL_SIZE", 20),
+        "min_size": min(2, DB_POOL_SIZE),
+        "max_size": DB_POOL_SIZE,
         # Long enough for a room all tapping at once to queue for a
         # connection; a lost database answers 503 once it is over.
-        "timeout": env_int("CERVEAU_DB_POOL_TIMEOUT", 30),
+        "timeout": DB_POOL_TIMEOUT,
     }
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_PGBOUNCER
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{TEST_DB_SUFFIX}"}
     # A database that went away must fail a request quickly (and clearly),
     # not hang it: the next request reconnects.
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("CERVEAU_DB_CONNECT_TIMEOUT", 5)
+    DATABASES["default"]["OPTIONS"]["connect_timeout"] = DB_CONNECT_TIMEOUT
+elif DB_PGBOUNCER:
+    raise ImproperlyConfigured("CERVEAU_DB_PGBOUNCER needs DATABASE_URL (PgBouncer's address)")
 else:
     DATABASES = {
         "default": {
@@ -174,7 +207,51 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def redis_url(name: str, url: str) -> str:
+    """One Redis URL, as redis-py reads it: refuse what it would misread."""
+    parsed = urlparse(url)
+    if parsed.scheme not in REDIS_SCHEMES or not (parsed.netloc or parsed.path):
+        raise ImproperlyConfigured(f"{name}: {url!r} is not a redis://, rediss:// or unix:// URL")
+    try:
+        parsed.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: {url!r} has a port that is not a number") from None
+    return url
+
+
+def redis_urls(name: str, default: list[str]) -> list[str]:
+    urls = [redis_url(name, url) for url in env_list(name, default)]
+    if len(set(urls)) != len(urls):
+        raise ImproperlyConfigured(f"{name} lists a Redis server twice")
+    return urls
+
+
+# host:port, host (port 26379, Sentinel's own) or [IPv6]:port.
+SENTINEL_ADDRESS = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+))(?::(?P<port>[0-9]{1,5}))?")
+
+
+def env_sentinels(name: str) -> list[tuple[str, int]]:
+    """Redis Sentinels' addresses, comma-separated."""
+    sentinels = []
+    for item in env_list(name, []):
+        match = SENTINEL_ADDRESS.fullmatch(item)
+        port = int(match["port"] or 26379) if match else 0
+        if not match or not 0 < port < 65536:
+            raise ImproperlyConfigured(f"{name}: {item!r} must be host:port (e.g. 10.0.0.5:26379)")
+        sentinels.append((match["ipv6"] or match["host"], port))
+    return sentinels
+
+
 REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    if "," in REDIS_URL:
+        raise ImproperlyConfigured(
+            "REDIS_URL names one Redis server; list the channel layer's shards in CERVEAU_CHANNEL_REDIS_URLS"
+        )
+    redis_url("REDIS_URL", REDIS_URL)
 # "pubsub" publishes each push once per group and each process fans it out
 # to its own sockets; "core" stores one copy per socket in Redis (per-channel
 # capacity, at-least-once within expiry). Pushes are small and versioned and
@@ -183,19 +260,54 @@ REDIS_URL = env_str("REDIS_URL")
 CHANNEL_LAYER_KIND = env_str("CERVEAU_CHANNEL_LAYER", "pubsub")
 if CHANNEL_LAYER_KIND not in {"pubsub", "core"}:
     raise ImproperlyConfigured("CERVEAU_CHANNEL_LAYER must be 'pubsub' or 'core'")
+# Redis Sentinel: the channel layer asks these Sentinels where each named
+# primary is, and asks again after a failover. Several primaries shard the
+# layer like several URLs do. (channels-redis has no Redis Cluster support:
+# its pub/sub and Lua scripts need every key of a call on one node.)
+REDIS_SENTINELS = env_sentinels("CERVEAU_REDIS_SENTINELS")
+REDIS_SENTINEL_MASTERS = env_list("CERVEAU_REDIS_SENTINEL_MASTERS", [])
+if bool(REDIS_SENTINELS) != bool(REDIS_SENTINEL_MASTERS):
+    raise ImproperlyConfigured(
+        "CERVEAU_REDIS_SENTINELS and CERVEAU_REDIS_SENTINEL_MASTERS go together: "
+        "the Sentinels' addresses and the names of the primaries they watch"
+    )
+for master in REDIS_SENTINEL_MASTERS:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", master):
+        raise ImproperlyConfigured(f"CERVEAU_REDIS_SENTINEL_MASTERS: {master!r} is not a primary's name")
+if len(set(REDIS_SENTINEL_MASTERS)) != len(REDIS_SENTINEL_MASTERS):
+    raise ImproperlyConfigured("CERVEAU_REDIS_SENTINEL_MASTERS lists a primary twice")
+if REDIS_SENTINELS and env_str("CERVEAU_CHANNEL_REDIS_URLS"):
+    raise ImproperlyConfigured(
+        "CERVEAU_CHANNEL_REDIS_URLS and CERVEAU_REDIS_SENTINELS both name the channel layer's servers: set one"
+    )
 # Several Redis servers share the channel layer's load: each group (one
 # atelier) and each socket's channel lives on one of them, chosen by a hash of
 # its name, so every process must list them in the same order.
-CHANNEL_REDIS_URLS = env_list("CERVEAU_CHANNEL_REDIS_URLS", [REDIS_URL] if REDIS_URL else [])
+CHANNEL_REDIS_URLS = (
+    [] if REDIS_SENTINELS else redis_urls("CERVEAU_CHANNEL_REDIS_URLS", [REDIS_URL] if REDIS_URL else [])
+)
 # Names in Redis (channels, groups, counters) start with this: several sites,
 # or several test runs, can share one Redis server. Pub/sub channels ignore
 # the URL's database number, so a prefix is the only separation they have.
 REDIS_PREFIX = env_str("CERVEAU_REDIS_PREFIX")
-if CHANNEL_REDIS_URLS:
-    # redis-py's pool refuses connections past its size ("Too many
-    # connections") when a whole room connects at once: size it for that.
-    max_connections = env_int("CERVEAU_REDIS_MAX_CONNECTIONS", 1000)
-    redis_hosts = [{"address": url, "max_connections": max_connections} for url in CHANNEL_REDIS_URLS]
+# redis-py's pool refuses connections past its size ("Too many connections")
+# when a whole room connects at once: size it for that.
+REDIS_MAX_CONNECTIONS = env_positive_int("CERVEAU_REDIS_MAX_CONNECTIONS", 1000)
+redis_hosts: list[dict] = [{"address": url, "max_connections": REDIS_MAX_CONNECTIONS} for url in CHANNEL_REDIS_URLS]
+# The primaries' password (requirepass), and the Sentinels' own, if they have one.
+primary_password = env_str("CERVEAU_REDIS_SENTINEL_MASTER_PASSWORD")
+sentinel_password = env_str("CERVEAU_REDIS_SENTINEL_PASSWORD")
+for master in REDIS_SENTINEL_MASTERS:
+    redis_hosts.append(
+        {
+            "sentinels": REDIS_SENTINELS,
+            "master_name": master,
+            "sentinel_kwargs": {"password": sentinel_password} if sentinel_password else None,
+            "max_connections": REDIS_MAX_CONNECTIONS,
+            **({"password": primary_password} if primary_password else {}),
+        }
+    )
+if redis_hosts:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"

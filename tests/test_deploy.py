@@ -12,21 +12,25 @@ environment variable is documented.
 from __future__ import annotations
 
 import configparser
-import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.nginx import NGINX_CONF, make_certificate, nginx_or_skip, running_site
+from tests.servers import free_port
 
 pytestmark = pytest.mark.once
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"
-NGINX_CONF = DEPLOY / "nginx" / "cerveau.conf"
 SERVER_VENV_BIN = "/srv/cerveau/.venv/bin/"
 
 
@@ -111,20 +115,27 @@ def test_nginx_upgrades_websockets_and_forwards_the_client():
     assert "alias /srv/cerveau/staticfiles/;" in _location(conf, "/static/")
 
 
+def test_nginx_keeps_each_atelier_on_one_process():
+    conf = NGINX_CONF.read_text()
+    upstream = re.search(r"upstream cerveau_daphne \{(.*?)\n\}", conf, re.DOTALL)
+    assert upstream, "no upstream cerveau_daphne"
+    assert "hash $cerveau_atelier consistent;" in upstream.group(1)
+    assert "least_conn" not in upstream.group(1)  # one balancing method per upstream
+    key = re.search(r"map \$uri \$cerveau_atelier \{(.*?)\n\}", conf, re.DOTALL)
+    assert key, "no map $uri $cerveau_atelier"
+    assert "default $request_id;" in key.group(1)  # other paths spread over every process
+    https_server = conf[conf.index("listen 443") :]
+    for location in ("/ws/", "= /healthz", "/"):
+        assert "proxy_pass http://cerveau_daphne;" in _location(https_server, location)
+
+
 def test_nginx_accepts_the_configuration(tmp_path):
-    nginx = _nginx_or_skip()
-    openssl = shutil.which("openssl")
-    certificate = ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=x", *certificate],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    nginx = nginx_or_skip()
+    cert, key = make_certificate(tmp_path)
     site = (
         NGINX_CONF.read_text()
-        .replace("/etc/letsencrypt/live/atelier.example.org/fullchain.pem", str(tmp_path / "cert.pem"))
-        .replace("/etc/letsencrypt/live/atelier.example.org/privkey.pem", str(tmp_path / "key.pem"))
+        .replace("/etc/letsencrypt/live/atelier.example.org/fullchain.pem", str(cert))
+        .replace("/etc/letsencrypt/live/atelier.example.org/privkey.pem", str(key))
     )
     (tmp_path / "site.conf").write_text(site)
     mime_types = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
@@ -147,11 +158,18 @@ def test_nginx_accepts_the_configuration(tmp_path):
 
 def _variables_read_by_the_settings() -> set[str]:
     settings = (ROOT / "cerveau" / "settings.py").read_text()
-    return set(re.findall(r'env_(?:str|bool|int|list|rate_limits)\("([A-Z0-9_]+)"', settings))
+    return set(re.findall(r'(?:env_\w+|redis_urls)\(\s*"([A-Z0-9_]+)"', settings))
 
 
 def test_the_settings_read_the_variables_we_expect():
-    assert {"DJANGO_HTTPS", "DJANGO_SECURE_PROXY_SSL_HEADER", "CERVEAU_LOG_FORMAT"} <= _variables_read_by_the_settings()
+    assert {
+        "DJANGO_HTTPS",
+        "DJANGO_SECURE_PROXY_SSL_HEADER",
+        "CERVEAU_LOG_FORMAT",
+        "CERVEAU_DB_POOL_SIZE",
+        "CERVEAU_CHANNEL_REDIS_URLS",
+        "CERVEAU_REDIS_SENTINELS",
+    } <= _variables_read_by_the_settings()
 
 
 @pytest.mark.parametrize(
@@ -192,80 +210,15 @@ def test_nginx_logs_requests_with_the_link_tokens_masked():
         assert directive == "off" or directive.endswith(" cerveau_masked"), directive
 
 
-def _nginx_or_skip() -> str:
-    """nginx and openssl (for a throw-away certificate): skipped without them, failed in CI."""
-    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
-    missing = "nginx (apt-get install nginx-light)" if nginx is None else None
-    if missing is None and shutil.which("openssl") is None:
-        missing = "openssl (no throw-away certificate for nginx)"
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing} is not installed; .ci/run installs it")
-        pytest.skip(f"{missing} is not installed")
-    return nginx
-
-
 def test_nginx_writes_masked_tokens_in_its_access_log(tmp_path):
     """The shipped site, run for real on loopback ports (no daphne behind it:
     nginx logs the 502 like any request)."""
-    import socket
-    import time
-
-    import httpx
-
-    from tests.servers import free_port
-
-    nginx = _nginx_or_skip()
-    certificate = ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=x", *certificate],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    http_port, https_port, upstream_port = free_port(), free_port(), free_port()
-    site = NGINX_CONF.read_text()
-    site = site.replace("/etc/letsencrypt/live/atelier.example.org/fullchain.pem", str(tmp_path / "cert.pem"))
-    site = site.replace("/etc/letsencrypt/live/atelier.example.org/privkey.pem", str(tmp_path / "key.pem"))
-    site = re.sub(r"\n\s*listen \[::\]:\d+[^;]*;", "", site)
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl;")
-    site = re.sub(r"server 127\.0\.0\.1:\d+ ", f"server 127.0.0.1:{upstream_port} ", site)
-    site = re.sub(r"access_log (\S+) cerveau_masked;", f"access_log {tmp_path}/access.log cerveau_masked;", site)
-    (tmp_path / "site.conf").write_text(site)
-    temp = {name: tmp_path / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    for folder in temp.values():
-        folder.mkdir()
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\ndaemon off;\nevents {{}}\nhttp {{\n"
-        f"  client_body_temp_path {temp['body']};\n  proxy_temp_path {temp['proxy']};\n"
-        f"  fastcgi_temp_path {temp['fastcgi']};\n  uwsgi_temp_path {temp['uwsgi']};\n"
-        f"  scgi_temp_path {temp['scgi']};\n  include {tmp_path}/site.conf;\n}}\n"
-    )
-    process = subprocess.Popen(
-        [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", https_port), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode()
-                assert time.monotonic() < deadline, "nginx did not listen"
-                time.sleep(0.05)
-        with httpx.Client(verify=False, timeout=10, trust_env=False) as client:
-            base = f"https://127.0.0.1:{https_port}"
-            referer = {"Referer": f"{base}/suivi/{TOKEN}/"}
-            for path in (f"/plan/{TOKEN}/", f"/suivi/{TOKEN}/panels/", f"/ws/suivi/{TOKEN}/?v=3", "/static/x.css"):
-                client.get(base + path, headers=referer)
-            client.get(f"http://127.0.0.1:{http_port}/suivi/{TOKEN}/")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_site(tmp_path, [free_port()]) as site, _client(site) as client:
+        base = site.https_url
+        referer = {"Referer": f"{base}/suivi/{TOKEN}/"}
+        for path in (f"/plan/{TOKEN}/", f"/suivi/{TOKEN}/panels/", f"/ws/suivi/{TOKEN}/?v=3", "/static/x.css"):
+            client.get(base + path, headers=referer)
+        client.get(f"http://127.0.0.1:{site.http_port}/suivi/{TOKEN}/")
     log = (tmp_path / "access.log").read_text()
 
     assert TOKEN not in log
@@ -275,3 +228,121 @@ def test_nginx_writes_masked_tokens_in_its_access_log(tmp_path):
     assert "/ws/suivi/.../?v=3" in log
     assert f"{base}/suivi/.../" in log  # the referer, masked
     assert len(log.splitlines()) == 4  # static files are not logged
+
+
+# --- Room affinity: one atelier, one process ------------------------------------------------------
+
+
+class _Upstream(ThreadingHTTPServer):
+    """A stand-in for a daphne process: answers every request with its name."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str) -> None:
+        super().__init__(("127.0.0.1", 0), _NameHandler)
+        self.name = name
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.shutdown()
+            self.server_close()
+            self.thread.join(timeout=10)
+
+
+class _NameHandler(BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.server.name.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _atelier_paths(code: str) -> list[str]:
+    """A phone's, a facilitator's and the projector's requests and sockets for one atelier."""
+    return [
+        f"/a/{code}/",
+        f"/a/{code}/join/",
+        f"/a/{code}/impossibles/12/me-too/",
+        f"/a/{code}/console/panels/",
+        f"/a/{code}/projector/",
+        f"/ws/a/{code}/?lang=fr&v=3",
+        f"/ws/a/{code}/?lang=en&v=0",
+    ]
+
+
+def _owners(client: httpx.Client, codes: list[str]) -> dict[str, str]:
+    """Which stand-in serves each atelier, checking that one serves all its paths."""
+    found = {}
+    for code in codes:
+        served = {client.get(path).text for path in _atelier_paths(code)}
+        served.add(client.post(f"/a/{code}/impossibles/", data={"statement": "x"}).text)
+        assert len(served) == 1, f"{code} was served by {sorted(served)}"
+        found[code] = served.pop()
+    return found
+
+
+def _client(site) -> httpx.Client:
+    return httpx.Client(base_url=site.https_url, verify=False, timeout=10, trust_env=False)
+
+
+def test_nginx_sends_every_request_and_socket_of_an_atelier_to_one_process(tmp_path):
+    """The shipped upstream in front of four stand-ins: each atelier's pages,
+    writes and sockets reach one of them, other paths reach all of them, and
+    a process that stops moves its own ateliers only."""
+    upstreams = [_Upstream(f"daphne-{n}") for n in range(4)]
+    codes = [f"AT{n:04d}" for n in range(40)]
+    try:
+        with running_site(tmp_path, [upstream.port for upstream in upstreams]) as site, _client(site) as client:
+            before = _owners(client, codes)
+            # 40 ateliers over 4 processes: several processes share them.
+            assert len(set(before.values())) >= 2, before
+            spread = {client.get(path).text for path in ("/", "/facilitate/", "/healthz") for _ in range(20)}
+            assert len(spread) >= 2, spread
+
+            stopped = next(upstream for upstream in upstreams if upstream.name == before[codes[0]])
+            stopped.stop()
+            after = _owners(client, codes)
+    finally:
+        for upstream in upstreams:
+            upstream.stop()
+
+    moved = {code for code in codes if after[code] != before[code]}
+    assert moved == {code for code in codes if before[code] == stopped.name}
+    assert stopped.name not in after.values()
+
+
+def test_removing_a_process_from_the_upstream_moves_only_its_ateliers(tmp_path):
+    """Consistent hashing: with a process taken out of the list (or a new one
+    added), the other processes keep their ateliers. A plain hash would move
+    most of them, and their phones with them."""
+    upstreams = [_Upstream(f"daphne-{n}") for n in range(4)]
+    codes = [f"AT{n:04d}" for n in range(40)]
+    try:
+        (tmp_path / "four").mkdir()
+        every = [upstream.port for upstream in upstreams]
+        with running_site(tmp_path / "four", every) as site, _client(site) as client:
+            before = _owners(client, codes)
+        removed = before[codes[0]]
+        (tmp_path / "three").mkdir()
+        kept = [upstream.port for upstream in upstreams if upstream.name != removed]
+        with running_site(tmp_path / "three", kept) as site, _client(site) as client:
+            after = _owners(client, codes)
+    finally:
+        for upstream in upstreams:
+            upstream.stop()
+
+    moved = {code for code in codes if after[code] != before[code]}
+    assert moved == {code for code in codes if before[code] == removed}
