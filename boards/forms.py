@@ -28,6 +28,7 @@ from boards.models import (
     HelpOffer,
     Impossible,
     Participant,
+    Reach,
     Role,
     validate_time_zone,
 )
@@ -114,21 +115,27 @@ class ImpossibleForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
 
     class Meta:
         model = Impossible
-        fields = ["statement", "details", "category", "anonymous"]
+        fields = ["statement", "details", "category", "anonymous", "reach"]
         labels = {
             "statement": _("Qu'est-ce qui vous semble impossible ?"),
             "details": _("Détails (facultatif)"),
             "category": _("Catégorie"),
             "anonymous": _("Publier sans afficher mon nom"),
+            "reach": _("Jusqu'où peut-il aller ?"),
         }
         help_texts = {
             "statement": _(
                 "Une phrase courte, par exemple : « Impossible de recruter des soudeurs à moins de 50 km »."
             ),
+            "reach": _(
+                "L'observatoire national compte les impossibles sans jamais publier de nom ; "
+                "seul un texte publiable peut y être cité."
+            ),
         }
         widgets = {
             "statement": forms.Textarea(attrs={"rows": 2}),
             "details": forms.Textarea(attrs={"rows": 3}),
+            "reach": forms.RadioSelect,
         }
         error_messages = {
             "statement": {"required": _("Écrivez en une phrase ce qui vous semble impossible.")},
@@ -139,6 +146,11 @@ class ImpossibleForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         offered = Category.choices if categories is None else categories
         self.fields["category"].choices = [("", _("Choisissez une catégorie")), *offered]
+        # A form posted without the choice (an older page) keeps the default.
+        self.fields["reach"].required = False
+
+    def clean_reach(self) -> str:
+        return self.cleaned_data.get("reach") or Reach.COUNTED
 
 
 class HelpOfferForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):

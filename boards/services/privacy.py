@@ -64,6 +64,7 @@ def participant_data(participant: Participant) -> dict[str, Any]:
                 "details": impossible.details,
                 "category": impossible.category,
                 "anonymous": impossible.anonymous,
+                "reach": impossible.reach,
                 "hidden_by_facilitators": impossible.hidden,
                 "created_at": _moment(impossible.created_at),
             }
