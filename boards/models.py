@@ -543,8 +543,7 @@ class Invitation(models.Model):
         return f"{self.who} → {self.atelier}"
 
 
-# The similarity engine's tables live with its code; Django finds them here.
-from boards.similarity.models import DismissedDuplicate, ImpossibleFeatures  # noqa: E402, F401
-
-# So are the observatoire's.
+# The similarity engine's and the observatoire's tables live with their code;
+# Django finds them here.
 from boards.observatoire.models import Figure, FigureRun, Theme  # noqa: E402, F401
+from boards.similarity.models import DismissedDuplicate, ImpossibleFeatures  # noqa: E402, F401
