@@ -30,6 +30,7 @@ from boards.models import (
     Participant,
     Reach,
     Role,
+    Theme,
     validate_time_zone,
 )
 
@@ -395,3 +396,29 @@ class ActionForm(SingleLineMixin, SubmissionKeyMixin, forms.Form):
             "due_on": action.due_on,
             "status": action.status,
         }
+
+
+class ThemeNameForm(SingleLineMixin, forms.Form):
+    name = forms.CharField(label=_("Nom du thème"), max_length=200)
+
+
+class ThemeMergeForm(forms.Form):
+    def __init__(self, *args, theme, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"] = forms.ModelChoiceField(
+            label=_("Fusionner dans"),
+            queryset=Theme.objects.exclude(pk=theme.pk),
+            empty_label=_("Choisissez un thème"),
+        )
+
+
+class ThemeSplitForm(SingleLineMixin, forms.Form):
+    name = forms.CharField(label=_("Nom du nouveau thème"), max_length=200)
+
+    def __init__(self, *args, theme, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["impossibles"] = forms.ModelMultipleChoiceField(
+            label=_("Impossibles à déplacer"),
+            queryset=theme.impossibles.all(),
+            widget=forms.CheckboxSelectMultiple,
+        )

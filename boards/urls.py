@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from boards.views import accessibility, actions, facilitation, participation, plan, privacy
+from boards.views import accessibility, actions, facilitation, observatoire_curation, participation, plan, privacy
 
 app_name = "boards"
 
@@ -81,4 +81,16 @@ urlpatterns = [
     path("suivi/<str:token>/", plan.follow_up, name="follow_up"),
     path("suivi/<str:token>/panels/", plan.follow_up_panels, name="follow_up_panels"),
     path("suivi/<str:token>/actions/<int:action_id>/", plan.follow_up_action, name="follow_up_action"),
+    # The observatoire team's theme curation
+    path("observatoire/themes/", observatoire_curation.theme_list, name="curation"),
+    path("observatoire/themes/<int:theme_id>/", observatoire_curation.theme_detail, name="curation_theme"),
+    path("observatoire/themes/<int:theme_id>/accept/", observatoire_curation.theme_accept, name="curation_accept"),
+    path("observatoire/themes/<int:theme_id>/rename/", observatoire_curation.theme_rename, name="curation_rename"),
+    path("observatoire/themes/<int:theme_id>/merge/", observatoire_curation.theme_merge, name="curation_merge"),
+    path("observatoire/themes/<int:theme_id>/split/", observatoire_curation.theme_split, name="curation_split"),
+    path(
+        "observatoire/themes/<int:theme_id>/impossibles/<int:impossible_id>/detach/",
+        observatoire_curation.theme_detach,
+        name="curation_detach",
+    ),
 ]
