@@ -422,3 +422,38 @@ class ThemeSplitForm(SingleLineMixin, forms.Form):
             queryset=theme.impossibles.all(),
             widget=forms.CheckboxSelectMultiple,
         )
+
+
+class ObservatoireFilterForm(forms.Form):
+    """The public observatoire's filters: a GET form, every field optional;
+    a value that is not offered is ignored rather than refused."""
+
+    quarter = forms.ChoiceField(label=_("Trimestre"), required=False)
+    region = forms.ChoiceField(label=_("Région"), required=False)
+    departement = forms.ChoiceField(label=_("Département"), required=False)
+    category = forms.ChoiceField(label=_("Catégorie"), required=False)
+    role = forms.ChoiceField(label=_("Qui a posté"), required=False)
+    status = forms.ChoiceField(label=_("Actions"), required=False)
+
+    def __init__(self, *args, quarters: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        every = [("", _("Tous"))]
+        self.fields["quarter"].choices = every + [(q, q) for q in quarters]
+        self.fields["region"].choices = [("", _("Toutes"))] + [(r.code, r.name) for r in territories.regions()]
+        self.fields["departement"].choices = every + [
+            (d.code, f"{d.code} {d.name}") for d in territories.departements()
+        ]
+        self.fields["category"].choices = [("", _("Toutes")), *Category.choices]
+        self.fields["role"].choices = every + list(Role.choices)
+        self.fields["status"].choices = [
+            ("", _("Tous les thèmes")),
+            ("sans-action", _("Sans action")),
+            ("avec-action", _("Avec au moins une action")),
+            ("levee", _("Avec au moins une action faite")),
+        ]
+
+    def values(self) -> dict[str, str]:
+        """The valid values given, by field name; "" for the others."""
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {name: cleaned.get(name) or "" for name in self.fields}

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from boards.views import accessibility, actions, facilitation, observatoire_curation, participation, plan, privacy
+from boards.views import (
+    accessibility,
+    actions,
+    facilitation,
+    observatoire,
+    observatoire_curation,
+    participation,
+    plan,
+    privacy,
+)
 
 app_name = "boards"
 
@@ -81,6 +90,24 @@ urlpatterns = [
     path("suivi/<str:token>/", plan.follow_up, name="follow_up"),
     path("suivi/<str:token>/panels/", plan.follow_up_panels, name="follow_up_panels"),
     path("suivi/<str:token>/actions/<int:action_id>/", plan.follow_up_action, name="follow_up_action"),
+    # The observatoire, public
+    path("observatoire/", observatoire.observatoire, name="observatoire"),
+    path("observatoire/donnees.schema.json", observatoire.schema, name="observatoire_schema"),
+    path("observatoire/donnees.csv", observatoire.data, {"format": "csv"}, name="observatoire_csv"),
+    path("observatoire/donnees.json", observatoire.data, {"format": "json"}, name="observatoire_json"),
+    path("observatoire/theme/<slug:slug>/", observatoire.theme, name="observatoire_theme"),
+    path(
+        "observatoire/region/<str:code>/",
+        observatoire.territory,
+        {"level": "region"},
+        name="observatoire_region",
+    ),
+    path(
+        "observatoire/departement/<str:code>/",
+        observatoire.territory,
+        {"level": "departement"},
+        name="observatoire_departement",
+    ),
     # The observatoire team's theme curation
     path("observatoire/themes/", observatoire_curation.theme_list, name="curation"),
     path("observatoire/themes/<int:theme_id>/", observatoire_curation.theme_detail, name="curation_theme"),
