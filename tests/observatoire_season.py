@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime
 import itertools
 
+from django.utils.text import slugify
+
 from boards.models import (
     ActionStatus,
     Atelier,
@@ -49,7 +51,7 @@ def atelier(insee: str, when: datetime.datetime = AUTUMN, title: str = "") -> At
 
 def theme(name: str, *, category: str = Category.RECRUITMENT, accepted: bool = True) -> Theme:
     status = Theme.Status.ACCEPTED if accepted else Theme.Status.SUGGESTED
-    return Theme.objects.create(name=name, slug=name.lower().replace(" ", "-")[:60], category=category, status=status)
+    return Theme.objects.create(name=name, slug=slugify(name)[:60], category=category, status=status)
 
 
 def room(
