@@ -89,14 +89,16 @@ def territory(request: HttpRequest, level: str, code: str) -> HttpResponse:
 def theme(request: HttpRequest, slug: str) -> HttpResponse:
     theme = get_object_or_404(Theme, slug=slug, status=Theme.Status.ACCEPTED)
     trend = reads.trend(theme)
+    if not trend:
+        # No figure of it passed the secrecy rules: even its name would say
+        # that some atelier somewhere raised it.
+        raise Http404
     title = _("%(theme)s : impossibles comptés par trimestre") % {"theme": theme.name}
     context = {
         "theme": theme,
         "trend": trend,
         "trend_title": title,
-        "trend_svg": charts.render_trend([(quarter, line.impossibles) for quarter, line in trend], title=title)
-        if trend
-        else "",
+        "trend_svg": charts.render_trend([(quarter, line.impossibles) for quarter, line in trend], title=title),
         "places": reads.places(theme),
         "lifted": reads.done_elsewhere([theme.pk]),
         "computed_at": reads.computed_at(),
