@@ -221,3 +221,57 @@ def done_elsewhere(theme_ids: list[int], *, region: str = "", departement: str =
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The facilitators' « comparé au département » panel: their atelier's
+    own counts (theirs to see) beside the published figures of its
+    département, or of its région when the département has none shown."""
+
+    own: Line
+    level: str  # Level.DEPARTEMENT or Level.REGION; "" when nothing is published around
+    code: str
+    name: str
+    territory: Line | None
+    themes: list[Line]
+    lifted: list[Lifted]
+
+
+def compare(atelier) -> Comparison | None:
+    """None for an atelier without a territory (no INSEE code)."""
+    from django.db.models import Count, Exists, OuterRef
+
+    from boards.observatoire import themes as theme_module
+
+    if not atelier.departement_code:
+        return None
+    counted = theme_module.counted().filter(atelier=atelier)
+    own = counted.annotate(has_action=Exists(PlanAction.objects.filter(impossible=OuterRef("pk")))).aggregate(
+        n_impossibles=Count("pk"),
+        n_impossibles_with_action=Count("pk", filter=Q(has_action=True)),
+        n_me_toos=Sum("me_too_count"),
+    )
+    actions = PlanAction.objects.filter(impossible__in=counted.values("pk")).aggregate(
+        n_actions=Count("pk"), n_actions_done=Count("pk", filter=Q(status=ActionStatus.DONE))
+    )
+    own_line = Line.from_row({**own, **actions, "n_ateliers": 1})
+    theme_ids = [pk for pk in counted.filter(theme__status=Theme.Status.ACCEPTED).values_list("theme_id", flat=True)]
+    level, code, place = Level.DEPARTEMENT, atelier.departement_code, territories.departement(atelier.departement_code)
+    filters = Filters(departement=code)
+    territory = totals(filters)
+    if not territory.impossibles and atelier.region_code:
+        level, code, place = Level.REGION, atelier.region_code, territories.region(atelier.region_code)
+        filters = Filters(region=code)
+        territory = totals(filters)
+    if not territory.impossibles:
+        level, code, place, territory = "", "", None, None
+    return Comparison(
+        own=own_line,
+        level=level,
+        code=code,
+        name=place.name if place else "",
+        territory=territory,
+        themes=ranking(filters)[:3] if territory else [],
+        lifted=done_elsewhere(sorted(set(theme_ids)), departement=atelier.departement_code) if theme_ids else [],
+    )

@@ -33,6 +33,7 @@ from django.views.decorators.http import require_GET, require_POST
 from boards import exporters, qr
 from boards.access import facilitator_required, pilot_link_required, shared_plan_required
 from boards.models import NEXT_STEP_MAX, ActionChange, Atelier, Pilot
+from boards.observatoire import reads as observatoire_reads
 from boards.plan_document import ActionRow, Plan, action_history, build_plan
 from boards.services import plan
 from boards.services.core import NotFound
@@ -98,7 +99,10 @@ def _facilitator_context(request: HttpRequest, atelier: Atelier) -> dict[str, An
 @never_cache
 @facilitator_required
 def plan_page(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    return render(request, "boards/plan/page.html", _facilitator_context(request, atelier))
+    context = _facilitator_context(request, atelier)
+    # Read once with the page, not with every live refresh of the panels.
+    context["comparison"] = observatoire_reads.compare(atelier)
+    return render(request, "boards/plan/page.html", context)
 
 
 @require_GET
