@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils.html import escape
 
 from boards.models import ActionStatus, Atelier, Category, Reach, Role
 from tests import observatoire_season as season
@@ -230,3 +231,22 @@ def test_the_query_count_does_not_grow_with_the_data(client):
 
     assert large == small
     assert max(small.values()) <= 8
+
+
+def test_the_pages_speak_english_too(welders):
+    season.compute()
+    english = Client(HTTP_ACCEPT_LANGUAGE="en")
+
+    page = _main(english.get("/observatoire/"))
+    theme = _main(english.get("/observatoire/theme/recruter-des-soudeurs/"))
+    region = _main(english.get("/observatoire/region/75/"))
+
+    assert "The observatory of impossibles" in page and "Lifting rate" in page
+    assert "Impossibles counted by département" in page and "Lifted elsewhere" in region
+    assert "Quarter by quarter" in theme and "impossibles counted by quarter" in theme
+    for html in (page, theme, region):
+        assert escape("L'observatoire des impossibles") not in html
+        assert "Taux de levée" not in html
+    # The open data keeps its French column names whatever the language.
+    csv_header = english.get("/observatoire/donnees.csv").content.decode().splitlines()[0]
+    assert csv_header.startswith("trimestre,niveau,code_region")
