@@ -438,6 +438,16 @@ class PlanAction(models.Model):
     due_on = models.DateField(_("échéance"), null=True, blank=True)
     status = models.CharField(_("statut"), max_length=20, choices=ActionStatus.choices, default=ActionStatus.TODO)
     submission_key = models.CharField(max_length=64)
+    # « Où en est-on ? »: the open action of an earlier atelier of the same
+    # territory this one carries on (imported with its history).
+    continues = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="continued_by",
+        verbose_name=_("suite de"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -490,6 +500,7 @@ class ActionChange(models.Model):
         "next_step": _("prochaine étape"),
         "due_on": _("échéance"),
         "status": _("statut"),
+        "atelier": _("atelier"),
     }
 
     def lines(self) -> list[dict[str, str]]:

@@ -79,6 +79,7 @@ urlpatterns = [
     path("a/<str:code>/plan/panels/", plan.plan_panels, name="plan_panels"),
     path("a/<str:code>/plan/export/<str:format>/", plan.plan_export, name="plan_export"),
     path("a/<str:code>/plan/share/", plan.plan_share, name="plan_share"),
+    path("a/<str:code>/plan/import/", plan.import_actions, name="plan_import"),
     path("a/<str:code>/plan/pilots/<int:pilot_id>/renew/", plan.renew_pilot_link, name="renew_pilot_link"),
     path("a/<str:code>/projector/", facilitation.projector, name="projector"),
     path("a/<str:code>/projector/panels/", facilitation.projector_panels, name="projector_panels"),

@@ -99,6 +99,11 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['role', 'quarter'], name='boards_figu_role_49a9a6_idx'), models.Index(fields=['role', 'departement_code'], name='boards_figu_role_5586cd_idx'), models.Index(fields=['role', 'region_code'], name='boards_figu_role_c61333_idx'), models.Index(fields=['role', 'theme'], name='boards_figu_role_70e103_idx')],
             },
         ),
+        migrations.AddField(
+            model_name='planaction',
+            name='continues',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='continued_by', to='boards.planaction', verbose_name='suite de'),
+        ),
         # Impossibles posted before this choice existed get the default,
         # « compté »: counted, never shown as text.
         migrations.RunPython(create_curators_group, remove_curators_group),

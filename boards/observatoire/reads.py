@@ -275,3 +275,37 @@ def compare(atelier) -> Comparison | None:
         themes=ranking(filters)[:3] if territory else [],
         lifted=done_elsewhere(sorted(set(theme_ids)), departement=atelier.departement_code) if theme_ids else [],
     )
+
+
+# --- « Où en est-on ? » ----------------------------------------------------------------
+
+SCOPES = {"commune": "commune_code", "epci": "epci_code", "departement": "departement_code"}
+OPEN_STATUSES = (ActionStatus.TODO, ActionStatus.IN_PROGRESS)
+
+
+def open_actions_nearby(atelier, user, scope: str) -> QuerySet:
+    """The open actions of earlier ateliers of the same commune, EPCI or
+    département (`scope`) that this atelier's facilitators may carry on:
+    those of ateliers `user` ran, or whose plan was published; not already
+    carried on here. Oldest atelier first."""
+    field = SCOPES.get(scope)
+    code = getattr(atelier, field, "") if field else ""
+    if not code:
+        return PlanAction.objects.none()
+    moment = atelier.starts_at or atelier.created_at
+    earlier = Q(atelier__starts_at__lt=moment) | Q(atelier__starts_at__isnull=True, atelier__created_at__lt=moment)
+    return (
+        PlanAction.objects.filter(
+            earlier,
+            Q(atelier__facilitators=user) | Q(atelier__share_token__isnull=False),
+            status__in=OPEN_STATUSES,
+            impossible__hidden=False,
+            impossible__pending=False,
+            **{f"atelier__{field}": code},
+        )
+        .exclude(atelier=atelier)
+        .exclude(continued_by__atelier=atelier)
+        .select_related("atelier", "impossible", "pilot__participant")
+        .distinct()
+        .order_by("atelier__starts_at", "atelier_id", "created_at", "pk")
+    )
