@@ -89,6 +89,8 @@ def test_filters_narrow_the_figures_and_work_without_javascript(client, welders)
     other_region = _main(client.get("/observatoire/", {"region": "52"}))
 
     assert '<form method="get"' in page
+    for name in ("quarter", "region", "departement", "category", "role", "status"):
+        assert f'<select name="{name}"' in page
     assert 'data-code="16">10<' in page
     assert 'data-code="16">5<' in autumn
     assert 'data-code="16">5<' in elected and 'data-code="33">sans donnée<' in elected
