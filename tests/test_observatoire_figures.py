@@ -184,3 +184,38 @@ def test_actions_count_with_their_status():
 
     (row,) = _rows()
     assert (row.actions, row.actions_done, row.impossibles_with_action) == (5, 0, 5)
+
+
+def _elu(insee: str, **extra):
+    return season.room(season.atelier(insee), people=3, role=Role.ELECTED, **extra)
+
+
+def test_roles_are_hidden_when_the_hidden_ones_could_be_subtracted_from_the_whole():
+    welders = season.theme("Recruter des soudeurs")
+    season.big_season(welders)
+    # One atelier of élus in Charente: its cell alone is far too small, and
+    # « every role » minus « entrepreneurs » would give it away.
+    _elu("16102", theme=welders)
+
+    season.compute()
+
+    assert set(Figure.objects.filter(departement_code="16").values_list("role", flat=True)) == {""}
+    # Nor does it reappear pooled higher up: the whole already counts it.
+    assert not Figure.objects.filter(role=Role.ELECTED).exists()
+    assert Figure.objects.get(role="", departement_code="16").ateliers == 6
+
+
+def test_roles_are_shown_when_the_hidden_ones_together_pass():
+    welders = season.theme("Recruter des soudeurs")
+    season.big_season(welders)
+    # Élus in two ateliers, agents in two others: each too small, together
+    # four ateliers and twelve people.
+    for insee in ("16102", "16167"):
+        _elu(insee, theme=welders)
+    for insee in ("16015", "16102"):
+        season.room(season.atelier(insee), people=3, role=Role.PUBLIC_AGENT, theme=welders)
+
+    season.compute()
+
+    roles = set(Figure.objects.filter(departement_code="16").values_list("role", flat=True))
+    assert roles == {"", Role.ENTREPRENEUR}

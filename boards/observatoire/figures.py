@@ -113,29 +113,55 @@ def _figure(key: tuple, level: str, cell: secrecy.Cell) -> Figure:
     )
 
 
+def _decide(cells: dict[tuple, secrecy.Cell]) -> tuple[list[tuple], list[tuple]]:
+    """Split one level's cells into those shown here and those pooled one
+    level up, as (key, cell) pairs.
+
+    The cells of one role go with the cell of every role of the same key:
+    pooled up with it when it is not shown. When it is shown, a role's cell
+    is shown beside it only if the roles left hidden there, taken together,
+    would pass the rules too (otherwise subtracting the shown roles from the
+    whole would reveal them): else no role is shown there. Role cells not
+    shown beside a shown whole are not pooled up (the whole already counts
+    them), so that at every level the roles' remainders are parts of the
+    whole's remainder."""
+    groups: dict[tuple, dict[str, secrecy.Cell]] = defaultdict(dict)
+    for key, cell in cells.items():
+        groups[key[:-1]][key[-1]] = cell
+    shown, pooled = [], []
+    for base, by_role in sorted(groups.items(), key=lambda item: repr(item[0])):
+        whole = by_role.get(ALL_ROLES)
+        roles = {role: cell for role, cell in by_role.items() if role != ALL_ROLES}
+        if whole is None or not secrecy.can_show(whole):
+            pooled += [((*base, role), cell) for role, cell in by_role.items()]
+            continue
+        shown.append(((*base, ALL_ROLES), whole))
+        hidden = secrecy.Cell()
+        for cell in roles.values():
+            if not secrecy.can_show(cell):
+                hidden.absorb(cell)
+        if not hidden.per_atelier or secrecy.can_show(hidden):
+            shown += [((*base, role), cell) for role, cell in roles.items() if secrecy.can_show(cell)]
+    return shown, pooled
+
+
 def publishable(cells: dict[tuple, secrecy.Cell]) -> tuple[list[Figure], int]:
     """The figures that pass the secrecy rules, rolling small cells up;
     and how many fine cells could not be shown at their own level."""
     figures = []
-    held = 0
+    shown, pooled = _decide(cells)
+    figures += [_figure(key, Level.DEPARTEMENT, cell) for key, cell in shown]
+    held = len(cells) - len(shown)
     regions: dict[tuple, secrecy.Cell] = defaultdict(secrecy.Cell)
-    for key, cell in sorted(cells.items(), key=lambda item: repr(item[0])):
-        if secrecy.can_show(cell):
-            figures.append(_figure(key, Level.DEPARTEMENT, cell))
-        else:
-            held += 1
-            quarter, _departement, region, category, theme_id, role = key
-            regions[(quarter, "", region, category, theme_id, role)].absorb(cell)
+    for (quarter, _departement, region, category, theme_id, role), cell in pooled:
+        regions[(quarter, "", region, category, theme_id, role)].absorb(cell)
+    shown, pooled = _decide(regions)
+    figures += [_figure(key, Level.REGION, cell) for key, cell in shown]
     nation: dict[tuple, secrecy.Cell] = defaultdict(secrecy.Cell)
-    for key, cell in sorted(regions.items(), key=lambda item: repr(item[0])):
-        if secrecy.can_show(cell):
-            figures.append(_figure(key, Level.REGION, cell))
-        else:
-            quarter, _departement, _region, category, theme_id, role = key
-            nation[(quarter, "", "", category, theme_id, role)].absorb(cell)
-    for key, cell in sorted(nation.items(), key=lambda item: repr(item[0])):
-        if secrecy.can_show(cell):
-            figures.append(_figure(key, Level.NATIONAL, cell))
+    for (quarter, _departement, _region, category, theme_id, role), cell in pooled:
+        nation[(quarter, "", "", category, theme_id, role)].absorb(cell)
+    shown, _dropped = _decide(nation)
+    figures += [_figure(key, Level.NATIONAL, cell) for key, cell in shown]
     return figures, held
 
 
