@@ -250,3 +250,11 @@ def test_curating_never_changes_the_ateliers_boards(theme, welders, curator):
 
     assert list(Atelier.objects.order_by("pk").values_list("pk", "version")) == before
     assert list(Impossible.objects.order_by("pk").values_list(*fields)) == boards
+
+
+def test_the_team_no_longer_sees_what_a_facilitator_hid_since(theme, welders, curator):
+    Impossible.objects.filter(pk=welders[0].pk).update(hidden=True)
+
+    page = curator.get(f"/observatoire/themes/{theme.pk}/").content.decode()
+
+    assert WELDERS[0] not in page and WELDERS[1] in page

@@ -18,6 +18,7 @@ from boards import territories
 from boards.access import curator_required
 from boards.forms import ThemeMergeForm, ThemeNameForm, ThemeSplitForm
 from boards.models import Theme
+from boards.observatoire import themes
 from boards.services import observatoire
 from boards.views import answers
 
@@ -29,15 +30,18 @@ if TYPE_CHECKING:
 @require_GET
 @curator_required
 def theme_list(request: HttpRequest) -> HttpResponse:
-    themes = Theme.objects.annotate(
+    listed = Theme.objects.annotate(
         n_impossibles=Count("impossibles", distinct=True),
         n_ateliers=Count("impossibles__atelier", distinct=True),
     ).order_by("-status", "-n_ateliers", "name", "pk")
-    return render(request, "boards/observatoire/curation.html", {"themes": themes})
+    return render(request, "boards/observatoire/curation.html", {"themes": listed})
 
 
 def _render_theme(request: HttpRequest, theme: Theme, status: int = 200, **forms: Form) -> HttpResponse:
-    members = list(theme.impossibles.select_related("atelier").order_by("atelier__departement_code", "pk"))
+    # What the observatoire counts: not what a facilitator hid or merged away since.
+    members = list(
+        themes.counted().filter(theme=theme).select_related("atelier").order_by("atelier__departement_code", "pk")
+    )
     for member in members:
         departement = territories.departement(member.atelier.departement_code)
         member.departement_name = departement.name if departement else ""
