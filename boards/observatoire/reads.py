@@ -6,6 +6,7 @@ number of ateliers."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet, Sum
@@ -116,7 +117,7 @@ def departement_values(filters: Filters) -> dict[str, int]:
     """Impossibles by département, for the map: only the figures published
     at the département (a remainder belongs to no one département)."""
     rows = (
-        figures(Filters(**{**filters.__dict__, "departement": ""}))
+        figures(dataclasses.replace(filters, departement=""))
         .filter(level=Level.DEPARTEMENT)
         .values("departement_code")
         .annotate(n=Sum("impossibles"))
