@@ -65,6 +65,8 @@ PAGES = [
     ("theme", lambda s: f"/observatoire/theme/{s.theme_slug}/", scene.LAPTOP, False),
     ("curation", lambda s: "/observatoire/themes/", scene.LAPTOP, True),
     ("curation-theme", lambda s: f"/observatoire/themes/{s.theme_id}/", scene.LAPTOP, True),
+    # A Charente atelier of the second quarter: « comparé au département » and « Où en est-on ? ».
+    ("plan-panels", lambda s: "/a/SZN013/plan/", scene.LAPTOP, True),
 ]
 
 
@@ -87,7 +89,10 @@ def test_axe_finds_no_critical_or_serious_violation(chromium, daphne_server, eve
             for v in violations
         ]
         print(f"\n[axe {name} {language}] {json.dumps(summary, ensure_ascii=False)}")
-        if name in ("observatoire-laptop", "theme"):
+        if name == "plan-panels":
+            assert tab.locator(".compare-panel").count() == 1
+            assert tab.locator(".follow-up-import input[name=actions]").count() >= 1
+        if name in ("observatoire-laptop", "theme", "plan-panels"):
             scene.screenshot(tab, f"observatoire-{name}-{language}")
         blocking = [v for v in summary if v["impact"] in BLOCKING]
         assert not blocking, json.dumps(blocking, ensure_ascii=False, indent=1)
