@@ -252,3 +252,13 @@ def test_the_pages_speak_english_too(welders):
     # The open data keeps its French column names whatever the language.
     csv_header = english.get("/observatoire/donnees.csv").content.decode().splitlines()[0]
     assert csv_header.startswith("trimestre,niveau,code_region")
+
+
+def test_percentages_follow_each_languages_typography(welders):
+    season.compute()
+
+    french = _main(Client(HTTP_ACCEPT_LANGUAGE="fr").get("/observatoire/"))
+    english = _main(Client(HTTP_ACCEPT_LANGUAGE="en").get("/observatoire/"))
+
+    assert '<td class="number">50\u202f%</td>' in french
+    assert '<td class="number">50%</td>' in english
