@@ -101,3 +101,15 @@ def test_impossibles_posted_before_the_choice_count_but_are_not_publishable():
     assert impossible.theme is None
     assert Group.objects.filter(name=CURATORS_GROUP).exists()
     assert Permission.objects.filter(codename="curate_themes").count() == 1
+
+
+def test_erasing_my_data_withdraws_my_words_from_the_observatoire_but_keeps_them_counted(alice):
+    from boards.services import privacy
+
+    quotable = post_impossible(alice.participant, "Mes mots publiables", reach=Reach.PUBLISHABLE)
+    kept = post_impossible(alice.participant, "Resté dans la salle", reach=Reach.ROOM)
+
+    privacy.forget_participant(alice.participant)
+
+    assert Impossible.objects.get(pk=quotable.pk).reach == Reach.COUNTED
+    assert Impossible.objects.get(pk=kept.pk).reach == Reach.ROOM

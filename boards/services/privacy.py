@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from boards.live import publish
 from boards.live.protocol import Event
 from boards.locale import atelier_locale
-from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant, Pilot, Presence
+from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant, Pilot, Presence, Reach
 from boards.phases import Phase
 from boards.services.core import begin_write
 
@@ -121,6 +121,9 @@ def forget_participant(participant: Participant) -> None:
         named = list(Impossible.objects.filter(author=participant, anonymous=False).values_list("pk", flat=True))
         Participant.objects.filter(pk=participant.pk).update(name=anonymous, organisation="")
         Impossible.objects.filter(pk__in=named).update(anonymous=True)
+        # Words they let the observatoire quote publicly are no longer quotable;
+        # the impossibles still count, as for every impossible posted before the choice.
+        Impossible.objects.filter(author=participant, reach=Reach.PUBLISHABLE).update(reach=Reach.COUNTED)
         HelpOffer.objects.filter(author=participant).update(contact="")
         Pilot.objects.filter(participant=participant).update(name=anonymous, organisation="")
         Presence.objects.filter(participant=participant).delete()
