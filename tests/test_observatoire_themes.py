@@ -258,3 +258,13 @@ def test_the_team_no_longer_sees_what_a_facilitator_hid_since(theme, welders, cu
     page = curator.get(f"/observatoire/themes/{theme.pk}/").content.decode()
 
     assert f"<q>{WELDERS[0]}</q>" not in page and f"<q>{WELDERS[1]}</q>" in page
+
+
+def test_an_accepted_theme_keeps_its_address_when_renamed(theme, curator):
+    curator.post(f"/observatoire/themes/{theme.pk}/rename/", {"name": "Recruter des soudeurs"})
+    curator.post(f"/observatoire/themes/{theme.pk}/accept/")
+
+    curator.post(f"/observatoire/themes/{theme.pk}/rename/", {"name": "Souder, un métier qui manque"})
+
+    theme.refresh_from_db()
+    assert (theme.name, theme.slug) == ("Souder, un métier qui manque", "recruter-des-soudeurs")

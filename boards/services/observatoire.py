@@ -75,8 +75,11 @@ def accept(theme: Theme) -> Theme:
 
 
 def rename(theme: Theme, name: str) -> Theme:
+    """A new name; a suggested theme's address follows it, an accepted
+    one's stays: it is the theme's identifier in the open data and in links."""
     theme.name = _clean_name(name)
-    theme.slug = _unique_slug(theme.name, exclude=theme.pk)
+    if not theme.accepted:
+        theme.slug = _unique_slug(theme.name, exclude=theme.pk)
     theme.save(update_fields=["name", "slug", "updated_at"])
     return theme
 
