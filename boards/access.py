@@ -9,6 +9,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.signing import Signer
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -17,6 +18,7 @@ from django.utils.crypto import constant_time_compare
 from boards import ratelimit
 from boards.locale import atelier_locale
 from boards.models import Atelier, Participant, Pilot
+from boards.observatoire.models import CURATE_PERMISSION
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -159,6 +161,20 @@ def facilitator_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
             raise Http404
         with atelier_locale(atelier, room=False):
             return view(request, atelier, *args, **kwargs)
+
+    return wrapper
+
+
+def curator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Only the « observatoire » team (the curation permission, given with
+    the group of that name in the admin) gets through; everyone else,
+    signed in or not, gets a 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.has_perm(CURATE_PERMISSION):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
 
     return wrapper
 

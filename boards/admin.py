@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
-from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision
+from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision, Theme
 from boards.services import facilitation
 
 
@@ -106,12 +106,14 @@ class ImpossibleAdmin(ReadOnlyAdmin):
         "atelier",
         "me_too_count",
         "offer_count",
+        "reach",
+        "theme",
         "hidden",
         "pending",
         "created_at",
     ]
-    list_filter = ["category", "hidden", "pending", "atelier"]
-    list_select_related = ["atelier"]
+    list_filter = ["category", "reach", "hidden", "pending", "atelier"]
+    list_select_related = ["atelier", "theme"]
     search_fields = ["statement", "details"]
     readonly_fields = ["me_too_count", "offer_count", "submission_key"]
 
@@ -135,3 +137,13 @@ class PrecisionAdmin(ReadOnlyAdmin):
 
 
 admin.site.register(MeToo, ReadOnlyAdmin)
+
+
+@admin.register(Theme)
+class ThemeAdmin(ReadOnlyAdmin):
+    """Themes are curated on the observatoire's pages (/observatoire/themes/),
+    by people in the « observatoire » group (given in the users' admin)."""
+
+    list_display = ["name", "category", "status", "updated_at"]
+    list_filter = ["status", "category"]
+    search_fields = ["name"]

@@ -29,7 +29,9 @@ from boards.models import (
     HelpOffer,
     Impossible,
     Participant,
+    Reach,
     Role,
+    Theme,
     validate_time_zone,
 )
 
@@ -115,21 +117,27 @@ class ImpossibleForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
 
     class Meta:
         model = Impossible
-        fields = ["statement", "details", "category", "anonymous"]
+        fields = ["statement", "details", "category", "anonymous", "reach"]
         labels = {
             "statement": _("Qu'est-ce qui vous semble impossible ?"),
             "details": _("Détails (facultatif)"),
             "category": _("Catégorie"),
             "anonymous": _("Publier sans afficher mon nom"),
+            "reach": _("Jusqu'où peut-il aller ?"),
         }
         help_texts = {
             "statement": _(
                 "Une phrase courte, par exemple : « Impossible de recruter des soudeurs à moins de 50 km »."
             ),
+            "reach": _(
+                "L'observatoire national compte les impossibles sans jamais publier de nom ; "
+                "seul un texte publiable peut y être cité."
+            ),
         }
         widgets = {
             "statement": forms.Textarea(attrs={"rows": 2}),
             "details": forms.Textarea(attrs={"rows": 3}),
+            "reach": forms.RadioSelect,
         }
         error_messages = {
             "statement": {"required": _("Écrivez en une phrase ce qui vous semble impossible.")},
@@ -140,6 +148,11 @@ class ImpossibleForm(SingleLineMixin, SubmissionKeyMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         offered = Category.choices if categories is None else categories
         self.fields["category"].choices = [("", _("Choisissez une catégorie")), *offered]
+        # A form posted without the choice (an older page) keeps the default.
+        self.fields["reach"].required = False
+
+    def clean_reach(self) -> str:
+        return self.cleaned_data.get("reach") or Reach.COUNTED
 
 
 class SameImpossibleForm(SubmissionKeyMixin, forms.Form):
@@ -393,3 +406,64 @@ class ActionForm(SingleLineMixin, SubmissionKeyMixin, forms.Form):
             "due_on": action.due_on,
             "status": action.status,
         }
+
+
+class ThemeNameForm(SingleLineMixin, forms.Form):
+    name = forms.CharField(label=_("Nom du thème"), max_length=200)
+
+
+class ThemeMergeForm(forms.Form):
+    def __init__(self, *args, theme, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"] = forms.ModelChoiceField(
+            label=_("Fusionner dans"),
+            queryset=Theme.objects.exclude(pk=theme.pk),
+            empty_label=_("Choisissez un thème"),
+        )
+
+
+class ThemeSplitForm(SingleLineMixin, forms.Form):
+    name = forms.CharField(label=_("Nom du nouveau thème"), max_length=200)
+
+    def __init__(self, *args, theme, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["impossibles"] = forms.ModelMultipleChoiceField(
+            label=_("Impossibles à déplacer"),
+            queryset=theme.impossibles.all(),
+            widget=forms.CheckboxSelectMultiple,
+        )
+
+
+class ObservatoireFilterForm(forms.Form):
+    """The public observatoire's filters: a GET form, every field optional;
+    a value that is not offered is ignored rather than refused."""
+
+    quarter = forms.ChoiceField(label=_("Trimestre"), required=False)
+    region = forms.ChoiceField(label=_("Région"), required=False)
+    departement = forms.ChoiceField(label=_("Département"), required=False)
+    category = forms.ChoiceField(label=_("Catégorie"), required=False)
+    role = forms.ChoiceField(label=_("Qui a posté"), required=False)
+    status = forms.ChoiceField(label=_("Actions"), required=False)
+
+    def __init__(self, *args, quarters: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        every = [("", _("Tous"))]
+        self.fields["quarter"].choices = every + [(q, q) for q in quarters]
+        self.fields["region"].choices = [("", _("Toutes"))] + [(r.code, r.name) for r in territories.regions()]
+        self.fields["departement"].choices = every + [
+            (d.code, f"{d.code} {d.name}") for d in territories.departements()
+        ]
+        self.fields["category"].choices = [("", _("Toutes")), *Category.choices]
+        self.fields["role"].choices = every + list(Role.choices)
+        self.fields["status"].choices = [
+            ("", _("Tous les thèmes")),
+            ("sans-action", _("Sans action")),
+            ("avec-action", _("Avec au moins une action")),
+            ("levee", _("Avec au moins une action faite")),
+        ]
+
+    def values(self) -> dict[str, str]:
+        """The valid values given, by field name; "" for the others."""
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {name: cleaned.get(name) or "" for name in self.fields}

@@ -60,6 +60,14 @@ class HelpKind(models.TextChoices):
     ADMINISTRATION = "administration", _("Je peux débloquer côté administration")
 
 
+class Reach(models.TextChoices):
+    """How far an impossible may travel beyond its room, chosen when posting."""
+
+    ROOM = "salle", _("Dans la salle seulement")
+    COUNTED = "compte", _("Compté dans l'observatoire")
+    PUBLISHABLE = "publiable", _("Texte publiable")
+
+
 class ActionStatus(models.TextChoices):
     TODO = "a_lancer", _("À lancer")
     IN_PROGRESS = "en_cours", _("En cours")
@@ -255,6 +263,20 @@ class Impossible(models.Model):
     )
     category = models.CharField(_("catégorie"), max_length=20, choices=Category.choices)
     anonymous = models.BooleanField(_("publier sans mon nom"), default=False)
+    # The observatoire counts an impossible unless it stays in the room, and
+    # shows its words publicly only when publishable (never its author's name).
+    reach = models.CharField(_("portée"), max_length=12, choices=Reach.choices, default=Reach.COUNTED)
+    # The observatoire's theme, across ateliers; the atelier's board ignores it.
+    theme = models.ForeignKey(
+        "boards.Theme",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="impossibles",
+        verbose_name=_("thème"),
+    )
+    # Set once a curator placed or detached it: suggestions leave it alone.
+    theme_curated = models.BooleanField(default=False)
     # Denormalised for ranking; kept exact by bumping it with F() in the same
     # transaction that inserts or deletes the (unique) MeToo row.
     me_too_count = models.PositiveIntegerField(default=0)
@@ -443,6 +465,16 @@ class PlanAction(models.Model):
     due_on = models.DateField(_("échéance"), null=True, blank=True)
     status = models.CharField(_("statut"), max_length=20, choices=ActionStatus.choices, default=ActionStatus.TODO)
     submission_key = models.CharField(max_length=64)
+    # « Où en est-on ? »: the open action of an earlier atelier of the same
+    # territory this one carries on (imported with its history).
+    continues = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="continued_by",
+        verbose_name=_("suite de"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -495,6 +527,7 @@ class ActionChange(models.Model):
         "next_step": _("prochaine étape"),
         "due_on": _("échéance"),
         "status": _("statut"),
+        "atelier": _("atelier"),
     }
 
     def lines(self) -> list[dict[str, str]]:
@@ -548,5 +581,7 @@ class Invitation(models.Model):
         return f"{self.who} → {self.atelier}"
 
 
-# The similarity engine's tables live with its code; Django finds them here.
+# The similarity engine's and the observatoire's tables live with their code;
+# Django finds them here.
+from boards.observatoire.models import Figure, FigureRun, Theme  # noqa: E402, F401
 from boards.similarity.models import DismissedDuplicate, ImpossibleFeatures  # noqa: E402, F401

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from boards.views import accessibility, actions, facilitation, participation, plan, privacy
+from boards.views import (
+    accessibility,
+    actions,
+    facilitation,
+    observatoire,
+    observatoire_curation,
+    participation,
+    plan,
+    privacy,
+)
 
 app_name = "boards"
 
@@ -78,6 +87,7 @@ urlpatterns = [
     path("a/<str:code>/plan/panels/", plan.plan_panels, name="plan_panels"),
     path("a/<str:code>/plan/export/<str:format>/", plan.plan_export, name="plan_export"),
     path("a/<str:code>/plan/share/", plan.plan_share, name="plan_share"),
+    path("a/<str:code>/plan/import/", plan.import_actions, name="plan_import"),
     path("a/<str:code>/plan/pilots/<int:pilot_id>/renew/", plan.renew_pilot_link, name="renew_pilot_link"),
     path("a/<str:code>/projector/", facilitation.projector, name="projector"),
     path("a/<str:code>/projector/panels/", facilitation.projector_panels, name="projector_panels"),
@@ -89,4 +99,34 @@ urlpatterns = [
     path("suivi/<str:token>/", plan.follow_up, name="follow_up"),
     path("suivi/<str:token>/panels/", plan.follow_up_panels, name="follow_up_panels"),
     path("suivi/<str:token>/actions/<int:action_id>/", plan.follow_up_action, name="follow_up_action"),
+    # The observatoire, public
+    path("observatoire/", observatoire.observatoire, name="observatoire"),
+    path("observatoire/donnees.schema.json", observatoire.schema, name="observatoire_schema"),
+    path("observatoire/donnees.csv", observatoire.data, {"format": "csv"}, name="observatoire_csv"),
+    path("observatoire/donnees.json", observatoire.data, {"format": "json"}, name="observatoire_json"),
+    path("observatoire/theme/<slug:slug>/", observatoire.theme, name="observatoire_theme"),
+    path(
+        "observatoire/region/<str:code>/",
+        observatoire.territory,
+        {"level": "region"},
+        name="observatoire_region",
+    ),
+    path(
+        "observatoire/departement/<str:code>/",
+        observatoire.territory,
+        {"level": "departement"},
+        name="observatoire_departement",
+    ),
+    # The observatoire team's theme curation
+    path("observatoire/themes/", observatoire_curation.theme_list, name="curation"),
+    path("observatoire/themes/<int:theme_id>/", observatoire_curation.theme_detail, name="curation_theme"),
+    path("observatoire/themes/<int:theme_id>/accept/", observatoire_curation.theme_accept, name="curation_accept"),
+    path("observatoire/themes/<int:theme_id>/rename/", observatoire_curation.theme_rename, name="curation_rename"),
+    path("observatoire/themes/<int:theme_id>/merge/", observatoire_curation.theme_merge, name="curation_merge"),
+    path("observatoire/themes/<int:theme_id>/split/", observatoire_curation.theme_split, name="curation_split"),
+    path(
+        "observatoire/themes/<int:theme_id>/impossibles/<int:impossible_id>/detach/",
+        observatoire_curation.theme_detach,
+        name="curation_detach",
+    ),
 ]

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from boards import phases, similarity
 from boards.live import publish
 from boards.live.protocol import Event
-from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision
+from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision, Reach
 from boards.phases import Action, Phase
 from boards.services.core import (
     Refused,
@@ -55,6 +55,7 @@ def post_impossible(
     details: str = "",
     category: str,
     anonymous: bool = False,
+    reach: str = Reach.COUNTED,
     submission_key: str,
 ) -> Impossible:
     key = check_submission_key(submission_key)
@@ -65,6 +66,7 @@ def post_impossible(
         details=details.strip(),
         category=category,
         anonymous=anonymous,
+        reach=reach,
         submission_key=key,
     )
     _clean(impossible, exclude=["atelier", "author"])

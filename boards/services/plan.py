@@ -44,6 +44,8 @@ By = ActionChange.By
 DUE_HORIZON = datetime.timedelta(days=5 * 366)
 EDITABLE = ("title", "pilot", "helpers", "next_step", "due_on", "status")
 PILOT_EDITABLE = ("next_step", "status")
+# The author of the impossibles « Où en est-on ? » carries on from earlier ateliers.
+FOLLOW_UP_AUTHOR = "Ateliers précédents"
 
 
 @dataclass(frozen=True)
@@ -441,3 +443,89 @@ def revoke_plan_link(atelier_id: int) -> None:
         Atelier.objects.filter(pk=atelier_id).update(share_token=None)
         publish.on_commit(atelier_id, version, {"type": Event.ATELIER_UPDATED})
         transaction.on_commit(lambda: publish.close_token(token))
+
+
+# --- « Où en est-on ? » --------------------------------------------------------------
+
+
+def import_open_actions(atelier_id: int, action_ids: Iterable[int], *, actor: Actor, user) -> list[PlanAction]:
+    """Carry open actions of earlier ateliers of the territory on into this
+    atelier's plan: each gets an impossible on this board (anonymous, kept in
+    the room: the observatoire counted it where it was posted), its pilot,
+    next step, due date and status, and its history followed by a line
+    saying where it comes from. Each import is its own write, pushed live.
+    An action already carried on here is skipped."""
+    from boards.observatoire import reads as observatoire_reads
+
+    atelier = Atelier.objects.get(pk=atelier_id)
+    if message := refusal(actor, atelier):
+        raise Refused(message, code="phase")
+    wanted = {int(pk) for pk in action_ids}
+    sources = [
+        action for action in observatoire_reads.open_actions_nearby(atelier, user, "departement") if action.pk in wanted
+    ]
+    imported = []
+    for source in sources:
+        with transaction.atomic():
+            version, atelier = _locked_atelier(atelier_id)
+            if message := refusal(actor, atelier):
+                raise Refused(message, code="phase")
+            if PlanAction.objects.filter(atelier_id=atelier_id, continues=source).exists():
+                transaction.set_rollback(True)
+                continue
+            imported.append(_carry_on(atelier, source, actor, user, version))
+    return imported
+
+
+def _carry_on(atelier: Atelier, source: PlanAction, actor: Actor, user, version: int) -> PlanAction:
+    from boards.models import Reach, Role
+
+    author = Participant.objects.filter(atelier=atelier, name=FOLLOW_UP_AUTHOR, role=Role.OTHER).first()
+    author = author or Participant.objects.create(atelier=atelier, name=FOLLOW_UP_AUTHOR, role=Role.OTHER)
+    # The impossible's own words travel only as far as their author allowed
+    # (or within the same facilitators' ateliers); otherwise the action's title stands in.
+    own = source.atelier.facilitators.filter(pk=user.pk).exists()
+    words_allowed = source.impossible.reach == Reach.PUBLISHABLE or (own and source.impossible.reach != Reach.ROOM)
+    key = f"suite-{source.pk}"
+    impossible = Impossible.objects.create(
+        atelier=atelier,
+        author=author,
+        statement=(source.impossible.statement if words_allowed else source.title)[:280],
+        category=source.impossible.category,
+        anonymous=True,
+        reach=Reach.ROOM,
+        submission_key=key,
+    )
+    pilot = source.pilot
+    action = PlanAction.objects.create(
+        atelier=atelier,
+        impossible=impossible,
+        title=source.title,
+        pilot=_pilot_for(atelier.pk, PilotChoice(name=pilot.display_name, organisation=pilot.display_organisation)),
+        next_step=source.next_step,
+        due_on=source.due_on,
+        status=source.status,
+        submission_key=key,
+        continues=source,
+    )
+    ActionChange.objects.bulk_create(
+        [
+            ActionChange(
+                action=action,
+                at=change.at,
+                by_kind=change.by_kind,
+                by_name=change.by_name,
+                changes=change.changes,
+                created=change.created,
+            )
+            for change in source.changes.all()
+        ]
+    )
+    ActionChange.objects.create(
+        action=action,
+        by_kind=actor.kind,
+        by_name=actor.name,
+        changes=[{"field": "atelier", "old": source.atelier.title, "new": atelier.title}],
+    )
+    publish.on_commit(atelier.pk, version, {"type": Event.IMPOSSIBLE_POSTED, "impossible": impossible.pk})
+    return action

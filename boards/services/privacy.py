@@ -24,7 +24,18 @@ from django.utils.translation import gettext as _
 from boards.live import publish
 from boards.live.protocol import Event
 from boards.locale import atelier_locale
-from boards.models import ActionChange, Atelier, HelpOffer, Impossible, MeToo, Participant, Pilot, Precision, Presence
+from boards.models import (
+    ActionChange,
+    Atelier,
+    HelpOffer,
+    Impossible,
+    MeToo,
+    Participant,
+    Pilot,
+    Precision,
+    Presence,
+    Reach,
+)
 from boards.phases import Phase
 from boards.services.core import begin_write
 
@@ -65,6 +76,7 @@ def participant_data(participant: Participant) -> dict[str, Any]:
                 "details": impossible.details,
                 "category": impossible.category,
                 "anonymous": impossible.anonymous,
+                "reach": impossible.reach,
                 "hidden_by_facilitators": impossible.hidden,
                 "created_at": _moment(impossible.created_at),
             }
@@ -131,6 +143,9 @@ def forget_participant(participant: Participant) -> None:
         named = list(Impossible.objects.filter(author=participant, anonymous=False).values_list("pk", flat=True))
         Participant.objects.filter(pk=participant.pk).update(name=anonymous, organisation="")
         Impossible.objects.filter(pk__in=named).update(anonymous=True)
+        # Words they let the observatoire quote publicly are no longer quotable;
+        # the impossibles still count, as for every impossible posted before the choice.
+        Impossible.objects.filter(author=participant, reach=Reach.PUBLISHABLE).update(reach=Reach.COUNTED)
         HelpOffer.objects.filter(author=participant).update(contact="")
         Pilot.objects.filter(participant=participant).update(name=anonymous, organisation="")
         Presence.objects.filter(participant=participant).delete()

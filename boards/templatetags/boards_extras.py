@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import template
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from boards.live import protocol
 from boards.services.privacy import retention_days
@@ -29,3 +30,11 @@ def clock(seconds: int | float | None) -> str:
 def contact_retention_days() -> int:
     """Days after an atelier is over before contacts in offers are erased."""
     return retention_days()
+
+
+@register.filter
+def percent(value: int | None) -> str:
+    """« 42 % » in French (a narrow no-break space), "42%" in English; a dash without a value."""
+    if value is None:
+        return "—"
+    return _("%(value)s %%") % {"value": value}

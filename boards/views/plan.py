@@ -27,15 +27,17 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from boards import exporters, qr
 from boards.access import facilitator_required, pilot_link_required, shared_plan_required
 from boards.models import NEXT_STEP_MAX, ActionChange, Atelier, Pilot
+from boards.observatoire import reads as observatoire_reads
 from boards.plan_document import ActionRow, Plan, action_history, build_plan
 from boards.services import plan
-from boards.services.core import NotFound
+from boards.services.core import NotFound, Refused
 from boards.views import answers
 
 if TYPE_CHECKING:
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 # because a few figures (participants joining) change without a new version.
 SHARED_PANELS_SECONDS = 60
 NOINDEX = "noindex, nofollow"
+# « Où en est-on ? » lists this many open actions of earlier ateliers at most.
+NEARBY_MAX = 50
 
 
 # --- Access: the link in the URL, checked first ------------------------------------------
@@ -98,7 +102,36 @@ def _facilitator_context(request: HttpRequest, atelier: Atelier) -> dict[str, An
 @never_cache
 @facilitator_required
 def plan_page(request: HttpRequest, atelier: Atelier) -> HttpResponse:
-    return render(request, "boards/plan/page.html", _facilitator_context(request, atelier))
+    context = _facilitator_context(request, atelier)
+    # Read once with the page, not with every live refresh of the panels.
+    context["comparison"] = observatoire_reads.compare(atelier)
+    scope = request.GET.get("scope", "departement")
+    scope = scope if scope in observatoire_reads.SCOPES else "departement"
+    context["follow_up_scope"] = scope
+    context["nearby_actions"] = list(observatoire_reads.open_actions_nearby(atelier, request.user, scope)[:NEARBY_MAX])
+    context["can_import"] = plan.refusal(plan.Actor.facilitator(request.user), atelier) is None
+    return render(request, "boards/plan/page.html", context)
+
+
+@require_POST
+@facilitator_required
+def import_actions(request: HttpRequest, atelier: Atelier) -> HttpResponse:
+    """« Où en est-on ? »: carry the chosen open actions of earlier ateliers on."""
+    ids = [value for value in request.POST.getlist("actions") if value.isdigit()]
+    try:
+        imported = plan.import_open_actions(
+            atelier.pk, ids, actor=plan.Actor.facilitator(request.user), user=request.user
+        )
+    except Refused as refusal:
+        messages.error(request, " ".join(refusal.messages))
+        return redirect("boards:plan", code=atelier.code)
+    count = len(imported)
+    messages.success(
+        request,
+        ngettext("%(count)s action reprise dans ce plan.", "%(count)s actions reprises dans ce plan.", count)
+        % {"count": count},
+    )
+    return redirect("boards:plan", code=atelier.code)
 
 
 @require_GET

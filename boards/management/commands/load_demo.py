@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from boards.models import ActionStatus, Atelier, Category, HelpKind, Role
+from boards.observatoire import demo as season
 from boards.phases import Phase
 from boards.services import facilitation, participation, plan
 
@@ -272,7 +273,10 @@ def _key() -> str:
 
 
 class Command(BaseCommand):
-    help = "Create the demo atelier « Atelier de l'impossible — Cognac » with a living board."
+    help = (
+        "Create the demo atelier « Atelier de l'impossible — Cognac » with a living board, "
+        "and a past season of ateliers for the observatoire."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--reset", action="store_true", help="Delete and recreate the demo atelier.")
@@ -300,6 +304,13 @@ class Command(BaseCommand):
                     f"{atelier.impossibles.count()} impossibles, {atelier.actions.count()} actions."
                 )
             )
+        if season.exists() and reset:
+            season.delete()
+        if season.exists():
+            self.stdout.write("Demo season already there: /observatoire/")
+        else:
+            count = season.load(user)
+            self.stdout.write(self.style.SUCCESS(f"Demo season: {count} past ateliers, see /observatoire/"))
         self.stdout.write(f"Demo facilitator: {username} / {password}")
 
     def _create(self, user) -> Atelier:
