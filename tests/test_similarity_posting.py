@@ -7,11 +7,12 @@ Alice posted first; Bob is about to post the same impossible in other words.
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
 from boards import similarity
-from boards.models import Category, Impossible, ImpossibleFeatures, Role
+from boards.models import Category, Impossible, ImpossibleFeatures, Reach, Role
 from boards.services import facilitation
 from boards.similarity import engine, scoring
 from tests.conftest import post_impossible
@@ -185,6 +186,17 @@ def test_non_le_mien_est_different_publishes_as_today(atelier, alice, bob):
     # A double tap of it lands on the same post.
     assert post(bob, atelier, details="Détail", decision="publish", anonymous="on").status_code == 302
     assert Impossible.objects.filter(statement=WELDERS_AGAIN).count() == 1
+
+
+def test_publier_anyway_keeps_how_far_the_post_may_travel(atelier, alice, bob):
+    card(alice)
+    page = post(bob, atelier, reach=Reach.ROOM).content.decode()
+    anyway = page[page.index('class="publish-anyway-form"') :]
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', anyway))
+
+    assert fields["reach"] == Reach.ROOM
+    assert post(bob, atelier, **{**fields, "decision": "publish"}).status_code == 302
+    assert Impossible.objects.get(statement=WELDERS_AGAIN).reach == Reach.ROOM
 
 
 def test_a_retried_publier_after_the_post_made_it_is_not_asked_again(atelier, alice, bob):
