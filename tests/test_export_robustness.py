@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from boards import exporters
 from boards import forms as board_forms
 from boards.exporters.spreadsheets import CsvExporter
-from boards.models import Atelier, HelpKind, HelpOffer, Impossible, Participant, Pilot, PlanAction
+from boards.models import Atelier, Category, HelpKind, HelpOffer, Impossible, Participant, Pilot, PlanAction
+from boards.observatoire.models import Theme
 from boards.services import facilitation, participation, plan
 from boards.services.plan import Actor, PilotChoice
 from tests.conftest import post_impossible
@@ -149,6 +150,13 @@ def _text_fields() -> list[tuple[type, str]]:
     return found
 
 
+def _form_arguments(form_class: type) -> dict:
+    """What a form needs besides its data: the theme a split starts from."""
+    if form_class is board_forms.ThemeSplitForm:
+        return {"theme": Theme.objects.create(name="Soudeurs", slug="soudeurs", category=Category.RECRUITMENT)}
+    return {}
+
+
 SINGLE_LINE = [(form, field) for form, field in _text_fields() if (form.__name__, field) not in MULTILINE]
 # (Leading and trailing line breaks are stripped with the spaces.)
 BREAKS = ["Ligne 1\nLigne 2", "Ligne 1\r\nLigne 2", "Ligne 1\rLigne 2"]
@@ -176,7 +184,7 @@ def test_the_forms_have_the_single_line_fields_we_expect():
 @pytest.mark.parametrize("text", BREAKS, ids=["LF", "CRLF", "CR"])
 @pytest.mark.parametrize(("form_class", "field"), SINGLE_LINE, ids=[f"{f.__name__}.{n}" for f, n in SINGLE_LINE])
 def test_a_single_line_field_refuses_a_line_break_in_french(db, form_class, field, text):
-    form = form_class(data={field: text})
+    form = form_class(data={field: text}, **_form_arguments(form_class))
 
     assert not form.is_valid()
     assert "Écrivez ce texte sur une seule ligne" in " ".join(form.errors.get(field, [])), form.errors

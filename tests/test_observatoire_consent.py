@@ -79,8 +79,8 @@ def test_the_observatoire_group_holds_the_curation_permission(db):
 @pytest.mark.django_db(transaction=True)
 def test_impossibles_posted_before_the_choice_count_but_are_not_publishable():
     executor = MigrationExecutor(connection)
-    before = [("boards", "0008_facilitator_invitations_and_link_lifetime")]
-    after = [("boards", "0009_observatoire")]
+    before = [("boards", "0009_precisions")]
+    after = [("boards", "0010_observatoire")]
     executor.migrate(before)
     old = executor.loader.project_state(before).apps
     atelier = old.get_model("boards", "Atelier").objects.create(title="Ancien", code="OLD234")
