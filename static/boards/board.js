@@ -584,7 +584,9 @@
     toast(status === 404 ? messages.msgGone : status === 403 ? messages.msgForbidden : messages.msgError);
   });
 
-  document.addEventListener("htmx:sendError", function () {
+  document.addEventListener("htmx:sendError", function (event) {
+    // The outbox keeps these and says so (outbox.js).
+    if (event.detail.elt && event.detail.elt.matches && event.detail.elt.matches("form[data-outbox]")) return;
     toast(document.body.dataset.msgOffline);
   });
 })();
