@@ -362,6 +362,32 @@
     lastState = said;
   }
 
+  /* « Vos impossibles » is the author's own: pushes, shared by the room,
+   * cannot carry it. The page fetches it again when a push mentions one of
+   * its impossibles (an offer of help, a moderation) or after posting. */
+  var mineTimer = null;
+  function refreshMine() {
+    if (!byId("mine") || mineTimer) return;
+    mineTimer = setTimeout(function () {
+      mineTimer = null;
+      htmx.trigger(document.body, "cerveau:mine");
+    }, 300);
+  }
+
+  function mentionsMine(message) {
+    var mine = byId("mine");
+    if (!mine) return false;
+    return mine.dataset.ids.split(" ").some(function (id) {
+      return id && (message.indexOf('id="imp-' + id + '"') >= 0 || message.indexOf('id="imp-' + id + '-') >= 0);
+    });
+  }
+
+  document.addEventListener("cerveau:posted", refreshMine);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var form = event.target;
+    if (form && form.id === "post-form" && form.querySelector(".success")) refreshMine();
+  });
+
   function toast(text) {
     var box = byId("toast");
     if (!box) return;
@@ -545,6 +571,7 @@
     applyAtelierState();
     tickTimers();
     takeNews();
+    if (mentionsMine(message)) refreshMine();
     restoreView(viewBeforePush);
     viewBeforePush = null;
   });
@@ -559,7 +586,7 @@
   var viewBeforeRefresh = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
     var trigger = event.detail.elt && event.detail.elt.getAttribute && event.detail.elt.getAttribute("hx-trigger");
-    if (trigger && trigger.indexOf("cerveau:refresh") >= 0) viewBeforeRefresh = saveView();
+    if (trigger && /cerveau:(refresh|mine)/.test(trigger)) viewBeforeRefresh = saveView();
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {

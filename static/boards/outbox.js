@@ -217,6 +217,7 @@
 
   function done(entry, response) {
     entries = entries.filter(function (other) { return other.id !== entry.id; });
+    if (entry.kind === "post") document.body.dispatchEvent(new CustomEvent("cerveau:posted", { bubbles: true }));
     if (entry.kind === "metoo") {
       var trigger = response.headers.get("HX-Trigger");
       try {
