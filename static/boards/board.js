@@ -611,6 +611,18 @@
     toast(status === 404 ? messages.msgGone : status === 403 ? messages.msgForbidden : messages.msgError);
   });
 
+  /* Under DEBUG (`make run`), django-htmx's error handler (listening on
+   * document) replaces the whole page with any 400, 403, 404 or 500 answer
+   * to an htmx request. A 403 or a 404 is an answer this site explains
+   * itself (a link revoked or renewed, an impossible gone, an action
+   * refused): keep it from that handler, so the page's own message shows,
+   * as it does in production. Caught on window, before it reaches document;
+   * htmx itself goes on as usual. */
+  window.addEventListener("htmx:beforeOnLoad", function (event) {
+    var status = event.detail.xhr && event.detail.xhr.status;
+    if (status === 403 || status === 404) event.stopImmediatePropagation();
+  }, true);
+
   document.addEventListener("htmx:sendError", function (event) {
     // The outbox keeps these and says so (outbox.js).
     if (event.detail.elt && event.detail.elt.matches && event.detail.elt.matches("form[data-outbox]")) return;
