@@ -62,8 +62,19 @@
     }
   }
 
+  /* One list per browser, shown and sent from the board of each entry's own
+   * atelier (someone may have joined two). */
+  function here(entry) {
+    var box = byId("outbox");
+    return Boolean(box) && entry.url.indexOf(box.dataset.board) === 0;
+  }
+
+  function shown() {
+    return entries.filter(here);
+  }
+
   function pending() {
-    return entries.filter(function (entry) { return entry.state === "pending"; });
+    return shown().filter(function (entry) { return entry.state === "pending"; });
   }
 
   function statementOf(impossible) {
@@ -149,7 +160,7 @@
     var said = labels();
     var list = box.querySelector("ul");
     list.textContent = "";
-    entries.forEach(function (entry) {
+    shown().forEach(function (entry) {
       var item = document.createElement("li");
       item.className = "outbox-entry is-" + entry.state;
       item.dataset.kind = entry.kind;
@@ -178,7 +189,7 @@
       }
       list.appendChild(item);
     });
-    box.hidden = entries.length === 0;
+    box.hidden = shown().length === 0;
     document.querySelectorAll(".outbox-note").forEach(function (note) { note.remove(); });
     pending().forEach(function (entry) {
       if (entry.impossible === null) return;
