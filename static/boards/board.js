@@ -624,8 +624,9 @@
   }, true);
 
   document.addEventListener("htmx:sendError", function (event) {
-    // The outbox keeps these and says so (outbox.js).
-    if (event.detail.elt && event.detail.elt.matches && event.detail.elt.matches("form[data-outbox]")) return;
+    // On the board, the outbox keeps these and says so (outbox.js).
+    var elt = event.detail.elt;
+    if (byId("outbox") && elt && elt.matches && elt.matches("form[data-outbox]")) return;
     toast(document.body.dataset.msgOffline);
   });
 })();
