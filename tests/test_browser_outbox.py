@@ -234,3 +234,22 @@ def test_a_lost_answer_or_a_captive_portal_is_sent_again_and_lands_once(room):
     expect(page.locator(f"#imp-{first} .metoo-btn")).to_have_attribute("aria-pressed", "true")
     assert bruno.get(f"/a/{bruno.code}/").text.count(STATEMENT) == 1
     assert phone.board_state() == phone.fresh_board_state(bruno.code)
+
+
+def test_the_offer_page_of_its_own_still_says_the_network_failed(room):
+    """Only the board has an outbox: the offer's own page (reached by its link)
+    says the proposal was not sent, as before."""
+    from playwright.sync_api import expect
+
+    phone, bruno, (first, _second) = room
+    page = phone.page
+    page.goto(f"{phone.server.url}/a/{bruno.code}/impossibles/{first}/offers/")
+    form = page.locator("form[data-outbox=offer]")
+    form.locator("input[name=kind]").first.check()
+    form.locator("[name=message]").fill(OFFER)
+    phone.outage = True
+    phone.context.set_offline(True)
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#toast")).to_contain_text("Réseau indisponible")
+    phone.context.set_offline(False)
+    assert OFFER not in bruno.get(f"/a/{bruno.code}/").text
