@@ -156,3 +156,39 @@ def test_the_room_is_read_out_in_short_throttled_sentences(daphne_server, live_a
         test_browser.assert_no_errors(phone)
     finally:
         phone.close()
+
+
+def test_a_phase_change_and_the_lock_are_read_out_in_a_sentence(daphne_server, live_atelier, account, browser):
+    from playwright.sync_api import expect
+
+    from tests import test_browser_outbox
+
+    code = live_atelier.code
+    phone = test_browser.Phone(browser, daphne_server, "A", {"width": 390, "height": 844})
+    phone.context.add_init_script(ANNOUNCED_JS)
+    facilitator = test_browser_outbox.facilitator_client(daphne_server, account)
+
+    def console(path: str, data: dict[str, str]) -> None:
+        token = facilitator.cookies.get("csrftoken")
+        response = facilitator.post(
+            f"{daphne_server.url}/a/{code}/console/{path}/",
+            data={"csrfmiddlewaretoken": token, **data},
+            headers={"Referer": daphne_server.url + "/"},
+        )
+        assert response.status_code == 302, response.text[:2000]
+
+    try:
+        phone.join(code, "Alice", "entrepreneur")
+        page = phone.page
+        announcer = page.locator("#live-announcer")
+        console("phase", {"phase": "moi_aussi"})
+        expect(announcer).to_contain_text("Moi aussi Lisez les impossibles")
+        page.wait_for_timeout(5500)
+        console("lock", {"locked": "1"})
+        expect(announcer).to_contain_text("Tableau verrouillé")
+        texts = [text for text, _at in page.evaluate("window.__announced")]
+        assert len(texts) == 2, texts
+        test_browser.assert_no_errors(phone)
+    finally:
+        facilitator.close()
+        phone.close()
