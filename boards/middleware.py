@@ -51,3 +51,15 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
             response = HttpResponse(page, status=SERVICE_UNAVAILABLE)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+# Every answer of this site says it is one: a phone's outbox (static/boards/
+# outbox.js) keeps a write whose answer came from something else (a Wi-Fi's
+# captive portal) and sends it again later.
+ANSWER_HEADER = "X-Cerveau-Answer"
+
+
+class AnswerMarkMiddleware(MiddlewareMixin):
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        response.headers.setdefault(ANSWER_HEADER, "1")
+        return response

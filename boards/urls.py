@@ -27,6 +27,7 @@ urlpatterns = [
     path("a/<str:code>/me/forget/", privacy.forget_me, name="forget_me"),
     path("a/<str:code>/impossibles/", participation.post_impossible, name="post_impossible"),
     path("a/<str:code>/impossibles/more/", participation.more_impossibles, name="more_impossibles"),
+    path("a/<str:code>/impossibles/mine/", participation.my_impossibles, name="my_impossibles"),
     path("a/<str:code>/impossibles/<int:impossible_id>/", participation.impossible_detail, name="impossible"),
     path("a/<str:code>/impossibles/<int:impossible_id>/me-too/", participation.me_too, name="me_too"),
     path("a/<str:code>/impossibles/<int:impossible_id>/offers/", participation.offer_help, name="offer_help"),

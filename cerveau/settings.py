@@ -89,6 +89,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer, whoever made it, says it is this site's.
+    "boards.middleware.AnswerMarkMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files carry the same headers as pages.
     "cerveau.middleware.ContentSecurityPolicyMiddleware",

@@ -24,6 +24,12 @@ from enum import IntEnum, StrEnum
 VERSION_ID = "live-version"
 PING_ID = "live-ping"
 LAYER_ID = "live-layer"
+BEAT_ID = "live-beat"
+# Every open socket hears at least this often (a beat when nothing else is
+# said): a page that hears nothing for SILENT_SECONDS knows its connection
+# died without the browser noticing, and says so (static/boards/board.js).
+BEAT_SECONDS = 4
+SILENT_SECONDS = 9
 
 
 class Kind(StrEnum):
@@ -49,6 +55,8 @@ def layer_state(up: bool) -> str:
     """The channel layer stopped ("down") or resumed ("up") carrying pushes."""
     return f'<div id="{LAYER_ID}" data-state="{"up" if up else "down"}" hidden></div>'
 
+
+BEAT = f'<div id="{BEAT_ID}" hidden></div>'
 
 LAYER_DOWN = layer_state(False)
 LAYER_UP = layer_state(True)
@@ -155,11 +163,13 @@ def _digest(secret: str) -> str:
 def for_pages() -> dict:
     """What board.js must agree on, as it spells it."""
     return {
-        "ids": {"version": VERSION_ID, "ping": PING_ID, "layer": LAYER_ID},
+        "ids": {"version": VERSION_ID, "ping": PING_ID, "layer": LAYER_ID, "beat": BEAT_ID},
         "kinds": {kind.name.lower(): kind.value for kind in Kind},
         "messages": {message.name.lower(): message.value for message in ClientMessage},
         "retried": list(RETRIED),
         "refusedFrom": 4000,
+        "beatSeconds": BEAT_SECONDS,
+        "silentSeconds": SILENT_SECONDS,
     }
 
 

@@ -55,19 +55,22 @@ class GroupRelay:
         self.sockets: set[Socket] = set()
         self.ready = asyncio.Event()
         self.task: asyncio.Task | None = None
+        self.beating: asyncio.Task | None = None
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(self.group, self.channel)
         self.task = asyncio.ensure_future(self._forward())
+        self.beating = asyncio.ensure_future(self._beat())
         watch_layer(self.layer, self)
         self.ready.set()
 
     async def stop(self) -> None:
         await self.ready.wait()
         unwatch_layer(self.layer, self)
-        if self.task is not None:
-            self.task.cancel()
+        for task in (self.task, self.beating):
+            if task is not None:
+                task.cancel()
         try:
             await self.layer.group_discard(self.group, self.channel)
         except Exception:
@@ -93,12 +96,25 @@ class GroupRelay:
                 except Exception:
                     logger.info("push to a closing socket of %s dropped", self.group)
 
+    async def _beat(self) -> None:
+        """A few bytes to every local socket every BEAT_SECONDS, from this
+        process alone (no database, no channel layer): a phone whose
+        connection died silently notices it by the beats it stops hearing."""
+        while True:
+            await asyncio.sleep(BEAT_SECONDS)
+            for socket in [socket for socket in self.sockets if socket.accepted]:
+                with contextlib.suppress(Exception):
+                    await socket.send(text_data=protocol.BEAT)
+
     async def layer_changed(self, html: str) -> None:
         """The channel layer stopped or resumed (LayerWatch): tell the local sockets."""
         for socket in [socket for socket in self.sockets if socket.accepted]:
             with contextlib.suppress(Exception):
                 await socket.send(text_data=html)
 
+
+# Read at each beat, so tests can slow it down.
+BEAT_SECONDS: float = protocol.BEAT_SECONDS
 
 _relays: dict[tuple[asyncio.AbstractEventLoop, str], GroupRelay] = {}
 
@@ -169,6 +185,16 @@ PUT_OFF_SECONDS = (3.0, 8.0)
 
 
 class LayerListener(Protocol):
+    async def _beat(self) -> None:
+        """A few bytes to every local socket every BEAT_SECONDS, from this
+        process alone (no database, no channel layer): a phone whose
+        connection died silently notices it by the beats it stops hearing."""
+        while True:
+            await asyncio.sleep(BEAT_SECONDS)
+            for socket in [socket for socket in self.sockets if socket.accepted]:
+                with contextlib.suppress(Exception):
+                    await socket.send(text_data=protocol.BEAT)
+
     async def layer_changed(self, html: str) -> None: ...
 
 

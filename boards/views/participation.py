@@ -157,21 +157,34 @@ def _render_board(
         "has_more": board.has_more,
         "next_shown": min(shown + reads.PAGE_SIZE, reads.MAX_SHOWN),
         "my_me_toos": my_me_toos,
-        "my_impossibles": list(
-            Impossible.objects.filter(author=participant, hidden=False)
-            .order_by("-created_at")
-            .only("pk", "statement", "offer_count", "pending")
-        ),
+        "my_impossibles": _my_impossibles(participant),
         "my_me_toos_list": sorted(my_me_toos),
         "impossible_form": impossible_form or ImpossibleForm(categories=atelier.offered_categories()),
     }
     return render(request, "boards/board.html", context, status=status)
 
 
+def _my_impossibles(participant: Participant) -> list[Impossible]:
+    return list(
+        Impossible.objects.filter(author=participant, hidden=False)
+        .order_by("-created_at")
+        .only("pk", "statement", "offer_count", "pending")
+    )
+
+
 @require_GET
 @participant_required
 def board(request: HttpRequest, participant: Participant) -> HttpResponse:
     return _render_board(request, participant)
+
+
+@require_GET
+@participant_required
+def my_impossibles(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """« Vos impossibles », fetched again by the author's page when a push
+    concerns one of them (pushes are the room's, not the author's)."""
+    context = {"atelier": participant.atelier, "my_impossibles": _my_impossibles(participant)}
+    return render(request, "boards/board.html#mine", context)
 
 
 def _int_param(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:

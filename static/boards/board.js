@@ -12,9 +12,16 @@
  * "down"), the page says so and pings more often, catching up from the
  * database; when they resume ("up") it asks for whatever it missed.
  *
- * A ping left unanswered means the connection died without the browser
- * noticing (a phone that lost its Wi-Fi): the page opens a new one. Back on
- * the network or on screen, it checks at once rather than at the next ping.
+ * The server beats every few seconds: a page that hears nothing for
+ * SILENT_MS (or gets no answer to a ping) knows the connection died without
+ * the browser noticing (a phone whose Wi-Fi lost its way out), says so and
+ * opens a new one. When the browser says it went offline, the page says
+ * « Hors ligne » at once. Back on the network or on screen, it checks at
+ * once rather than at the next ping. « En direct » comes back only once the
+ * page holds the server's version again (the resync is done).
+ *
+ * « En ligne : N » is shown only while live, from a count the socket
+ * brought: the one rendered with the page predates this very connection.
  */
 (function () {
   "use strict";
@@ -25,7 +32,8 @@
     "ids": {
       "version": "live-version",
       "ping": "live-ping",
-      "layer": "live-layer"
+      "layer": "live-layer",
+      "beat": "live-beat"
     },
     "kinds": {
       "page": "page",
@@ -42,12 +50,17 @@
       1012,
       1013
     ],
-    "refusedFrom": 4000
+    "refusedFrom": 4000,
+    "beatSeconds": 4,
+    "silentSeconds": 9
   } /* /protocol */;
   var IDS = PROTOCOL.ids;
   var MARKER = new RegExp('id="' + IDS.version + '" data-version="(\\d+)" data-kind="(\\w+)"');
   var PING_REPLY = new RegExp('^<div id="' + IDS.ping + '" data-version="(\\d+)"');
   var LAYER = new RegExp('^<div id="' + IDS.layer + '" data-state="(up|down)"');
+  var BEAT = new RegExp('^<div id="' + IDS.beat + '"');
+  var ONLINE_COUNT = 'id="stat-online"';
+  var SILENT_MS = PROTOCOL.silentSeconds * 1000;
   var PING_MS = 25000;
   var INTERRUPTED_PING_MS = 10000;
   var CATCH_UP_MS = 3000;
@@ -61,6 +74,8 @@
   var wrapper = null;      // the htmx wrapper, open or not
   var latest = null;       // the WebSocket the wrapper uses now
   var silence = null;      // fires if a ping gets no answer
+  var lastHeard = 0;       // when the open socket last said anything
+  var syncing = true;      // « En direct » waits for the server's version
   var wokeUp = false;
   var pingTimer = null;
   var opened = false;
@@ -78,6 +93,9 @@
    * when the element has no such text) the state's own is shown. */
   function setStatus(state, label) {
     var status = byId("live-status");
+    if (state !== "online") showOnlineCount(false);
+    // The browser knows it has no network: say so rather than « Reconnexion… ».
+    if (state === "offline" && !label && navigator.onLine === false) label = "network";
     if (!status) return;
     status.dataset.state = state;
     var key = function (name) { return "label" + name.charAt(0).toUpperCase() + name.slice(1); };
@@ -117,19 +135,54 @@
   function heard() {
     clearTimeout(silence);
     silence = null;
+    lastHeard = Date.now();
   }
+
+  /* A count this page does not know (before its socket brought one, or
+   * while the socket is down) is not shown. */
+  function showOnlineCount(known) {
+    var count = byId("stat-online");
+    var stat = count && count.closest(".stat-online");
+    if (stat) stat.hidden = !known;
+  }
+
+  /* Caught up with the server's version (or a snapshot arrived): live again. */
+  function settle(serverVersion) {
+    if (!syncing || !socket) return;
+    if (serverVersion !== undefined && currentVersion() < serverVersion) return;
+    syncing = false;
+    setStatus("online");
+  }
+
+  function goneSilent() {
+    if (!socket) return;
+    setStatus("offline");
+    syncing = true;
+    heard();
+    socket.reconnect();
+  }
+
+  setInterval(function () {
+    if (socket && Date.now() - lastHeard > SILENT_MS) goneSilent();
+  }, 1000);
 
   /* Back on the network or on screen: ask now whether we missed something
    * (an open socket), or reconnect without waiting for the back-off. */
   function wakeUp() {
     if (socket) {
       wokeUp = true;
+      syncing = true;
       ping();
     } else if (wrapper && (!latest || latest.readyState >= WebSocket.CLOSING)) {
       wrapper.reconnect();
     }
   }
   window.addEventListener("online", wakeUp);
+  window.addEventListener("offline", function () {
+    // Whatever the socket believes, nothing gets through now.
+    syncing = true;
+    setStatus("offline");
+  });
   document.addEventListener("resume", wakeUp);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") wakeUp();
@@ -172,6 +225,7 @@
   function applyAtelierState() {
     var state = byId("atelier-state");
     if (!state) return;
+    announceState(state);
     ["canPost", "canMeToo", "canOffer", "spotlight"].forEach(function (key) {
       document.body.dataset[key] = state.dataset[key] || "";
     });
@@ -202,6 +256,137 @@
       timer.classList.toggle("is-ending", left > 0 && left <= 30);
     });
   }
+
+  /* Live swaps (pushes, and the panels facilitators' screens fetch again)
+   * replace elements a person may be on. Keep their focus on the same
+   * control (found again by its id, or by what it does inside the nearest
+   * element with an id), and keep what they were looking at where it was on
+   * screen: the focused control, else the element with an id at the top of
+   * the viewport. */
+  function signature(element) {
+    var form = element.form;
+    return [element.tagName, element.getAttribute("name"), element.getAttribute("value"),
+      element.getAttribute("href"), form ? form.getAttribute("action") : "", form ? form.getAttribute("hx-post") : ""].join("|");
+  }
+
+  function sameIn(scope, element) {
+    var wanted = signature(element);
+    var found = null;
+    scope.querySelectorAll(element.tagName).forEach(function (candidate) {
+      if (!found && signature(candidate) === wanted) found = candidate;
+    });
+    return found;
+  }
+
+  function viewAnchor() {
+    var probe = document.elementFromPoint(window.innerWidth / 2, Math.min(80, window.innerHeight / 4));
+    return probe && probe.closest("[id]");
+  }
+
+  function saveView() {
+    var focused = document.activeElement;
+    if (focused === document.body || focused === document.documentElement) focused = null;
+    var anchor = focused || viewAnchor();
+    var scope = focused && focused.parentElement && focused.parentElement.closest("[id]");
+    return {
+      focused: focused,
+      scope: scope ? scope.id : "",
+      anchor: anchor,
+      anchorId: anchor ? anchor.id : "",
+      top: anchor ? anchor.getBoundingClientRect().top : 0
+    };
+  }
+
+  function restoreView(saved) {
+    if (!saved) return;
+    var focused = saved.focused;
+    if (focused && !document.contains(focused)) {
+      var scope = saved.scope && byId(saved.scope);
+      focused = (focused.id && byId(focused.id)) || (scope && sameIn(scope, focused)) || null;
+      if (focused && document.activeElement !== focused) focused.focus({ preventScroll: true });
+    }
+    var anchor = saved.focused ? focused : saved.anchor;
+    if (anchor && !document.contains(anchor)) anchor = saved.anchorId && byId(saved.anchorId);
+    if (!anchor) return;
+    var moved = anchor.getBoundingClientRect().top - saved.top;
+    if (Math.abs(moved) >= 1) window.scrollBy(0, moved);
+  }
+
+  /* What a screen reader hears of the room: at most one announcement every
+   * ANNOUNCE_MS; what arrives meanwhile is summed up in one sentence, never
+   * read out as a list. Pushes carry their sentence in #live-announce, which
+   * is not itself a live region. */
+  var ANNOUNCE_MS = 5000;
+  var announceQueue = [];
+  var announceTimer = null;
+  var announcedAt = 0;
+  var lastNews = null;
+
+  function announce(text) {
+    if (!text) return;
+    announceQueue.push(text);
+    if (announceTimer) return;
+    var wait = Math.max(0, announcedAt + ANNOUNCE_MS - Date.now());
+    announceTimer = setTimeout(flushAnnouncements, wait);
+  }
+
+  function flushAnnouncements() {
+    announceTimer = null;
+    var region = byId("live-announcer");
+    if (!region || !announceQueue.length) return;
+    var count = announceQueue.length;
+    var text = count === 1 ? announceQueue[0] : (region.dataset.labelMany || "").replace("%s", String(count));
+    announceQueue = [];
+    announcedAt = Date.now();
+    // Emptied first: the same sentence twice is still announced twice.
+    region.textContent = "";
+    setTimeout(function () { region.textContent = text; }, 50);
+  }
+
+  function takeNews() {
+    var news = byId("live-announce");
+    if (!news || news === lastNews) return;
+    lastNews = news;
+    announce(news.textContent.trim());
+  }
+
+  /* The phase and the lock are said in a sentence, not by reading the whole
+   * state panel again at every push. */
+  var lastState = null;
+  function announceState(state) {
+    var said = state.dataset.phase + "|" + (state.classList.contains("is-locked") ? "locked" : "");
+    if (lastState !== null && said !== lastState) {
+      var parts = [state.querySelector(".phase"), byId("atelier-closed")].filter(Boolean);
+      announce(parts.map(function (part) { return part.textContent.replace(/\s+/g, " ").trim(); }).join(" "));
+    }
+    lastState = said;
+  }
+
+  /* « Vos impossibles » is the author's own: pushes, shared by the room,
+   * cannot carry it. The page fetches it again when a push mentions one of
+   * its impossibles (an offer of help, a moderation) or after posting. */
+  var mineTimer = null;
+  function refreshMine() {
+    if (!byId("mine") || mineTimer) return;
+    mineTimer = setTimeout(function () {
+      mineTimer = null;
+      htmx.trigger(document.body, "cerveau:mine");
+    }, 300);
+  }
+
+  function mentionsMine(message) {
+    var mine = byId("mine");
+    if (!mine) return false;
+    return mine.dataset.ids.split(" ").some(function (id) {
+      return id && (message.indexOf('id="imp-' + id + '"') >= 0 || message.indexOf('id="imp-' + id + '-') >= 0);
+    });
+  }
+
+  document.addEventListener("cerveau:posted", refreshMine);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var form = event.target;
+    if (form && form.id === "post-form" && form.querySelector(".success")) refreshMine();
+  });
 
   function toast(text) {
     var box = byId("toast");
@@ -248,6 +433,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    showOnlineCount(false);
     var mine = byId("my-me-toos");
     if (mine) JSON.parse(mine.textContent).forEach(function (id) { myMeToos.add(id); });
     if (document.body.dataset.serverNow) skewMs = document.body.dataset.serverNow * 1000 - Date.now();
@@ -265,7 +451,10 @@
     socket = wrapper = event.detail.socketWrapper;
     heard();
     cleanRetries = 0;
-    setStatus("online");
+    // The server already sent a snapshot if this page was behind (the URL
+    // carries its version); the ping's answer says whether it caught up.
+    syncing = true;
+    ping();
     // Back after a drop: the socket URL carried our version (see
     // htmx.createWebSocket above), so the server already sent a snapshot if we
     // were behind. Facilitators' screens simply fetch their panels again.
@@ -281,6 +470,7 @@
     heard();
     clearInterval(pingTimer);
     socket = null;
+    syncing = true;
     var code = event.detail.event.code;
     // 4xxx: refused for good (not a member, foreign origin); htmx won't retry.
     if (code >= PROTOCOL.refusedFrom && code < PROTOCOL.refusedFrom + 1000) {
@@ -311,19 +501,27 @@
     }, parseInt(document.body.dataset.refreshMs || "250", 10));
   }
 
+  var viewBeforePush = null;
   document.addEventListener("htmx:wsBeforeMessage", function (event) {
     heard();
+    viewBeforePush = saveView();
     var layer = LAYER.exec(event.detail.message);
+    if (BEAT.test(event.detail.message)) {
+      event.preventDefault();
+      return;
+    }
     if (layer) {
       event.preventDefault();
       if (layer[1] === "down") {
+        syncing = true;
         setStatus("offline", "interrupted");
         startPings(INTERRUPTED_PING_MS);
       } else {
-        setStatus("online");
         startPings(PING_MS);
+        // A snapshot if we fell behind, then the version: live once caught up.
         if (document.body.dataset.screen === "refresh") scheduleRefresh();
         else requestResync();
+        ping();
       }
       return;
     }
@@ -331,8 +529,9 @@
     if (reply) {
       event.preventDefault();
       var serverVersion = parseInt(reply[1], 10);
-      var justWoke = wokeUp;
+      var justWoke = wokeUp || syncing;
       wokeUp = false;
+      settle(serverVersion);
       if (justWoke && currentVersion() < serverVersion) {
         requestResync();  // back from a sleep: what we miss is not in flight
       } else if (currentVersion() < serverVersion) {
@@ -346,6 +545,7 @@
     if (document.body.dataset.screen === "refresh") {
       event.preventDefault();
       if (match && parseInt(match[1], 10) > currentVersion()) byId(IDS.version).dataset.version = match[1];
+      if (match && match[2] === PROTOCOL.kinds.snapshot) settle();
       scheduleRefresh();
       return;
     }
@@ -361,11 +561,19 @@
     }
   });
 
-  document.addEventListener("htmx:wsAfterMessage", function () {
+  document.addEventListener("htmx:wsAfterMessage", function (event) {
+    var message = event.detail.message || "";
+    var marker = MARKER.exec(message.slice(0, 200));
+    if (marker && marker[2] === PROTOCOL.kinds.snapshot) settle();
+    if (!syncing && message.indexOf(ONLINE_COUNT) >= 0) showOnlineCount(true);
     applyMyMeToos();
     arrangeList();
     applyAtelierState();
     tickTimers();
+    takeNews();
+    if (mentionsMine(message)) refreshMine();
+    restoreView(viewBeforePush);
+    viewBeforePush = null;
   });
 
   document.addEventListener("cerveau:metoo", function (event) {
@@ -374,8 +582,20 @@
     applyMyMeToos();
   });
 
+  /* The panels a facilitator's screen fetches again replace what they are on. */
+  var viewBeforeRefresh = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var trigger = event.detail.elt && event.detail.elt.getAttribute && event.detail.elt.getAttribute("hx-trigger");
+    if (trigger && /cerveau:(refresh|mine)/.test(trigger)) viewBeforeRefresh = saveView();
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     applyMyMeToos(event.target);
+    if (viewBeforeRefresh) {
+      var saved = viewBeforeRefresh;
+      viewBeforeRefresh = null;
+      restoreView(saved);
+    }
   });
 
   document.addEventListener("cerveau:refused", function (event) {
@@ -391,7 +611,22 @@
     toast(status === 404 ? messages.msgGone : status === 403 ? messages.msgForbidden : messages.msgError);
   });
 
-  document.addEventListener("htmx:sendError", function () {
+  /* Under DEBUG (`make run`), django-htmx's error handler (listening on
+   * document) replaces the whole page with any 400, 403, 404 or 500 answer
+   * to an htmx request. A 403 or a 404 is an answer this site explains
+   * itself (a link revoked or renewed, an impossible gone, an action
+   * refused): keep it from that handler, so the page's own message shows,
+   * as it does in production. Caught on window, before it reaches document;
+   * htmx itself goes on as usual. */
+  window.addEventListener("htmx:beforeOnLoad", function (event) {
+    var status = event.detail.xhr && event.detail.xhr.status;
+    if (status === 403 || status === 404) event.stopImmediatePropagation();
+  }, true);
+
+  document.addEventListener("htmx:sendError", function (event) {
+    // On the board, the outbox keeps these and says so (outbox.js).
+    var elt = event.detail.elt;
+    if (byId("outbox") && elt && elt.matches && elt.matches("form[data-outbox]")) return;
     toast(document.body.dataset.msgOffline);
   });
 })();
