@@ -79,8 +79,8 @@ def test_the_observatoire_group_holds_the_curation_permission(db):
 @pytest.mark.django_db(transaction=True)
 def test_impossibles_posted_before_the_choice_count_but_are_not_publishable():
     executor = MigrationExecutor(connection)
-    before = [("boards", "0008_facilitator_invitations_and_link_lifetime")]
-    after = [("boards", "0009_observatoire")]
+    before = [("boards", "0009_precisions")]
+    after = [("boards", "0010_observatoire")]
     executor.migrate(before)
     old = executor.loader.project_state(before).apps
     atelier = old.get_model("boards", "Atelier").objects.create(title="Ancien", code="OLD234")
@@ -113,3 +113,17 @@ def test_erasing_my_data_withdraws_my_words_from_the_observatoire_but_keeps_them
 
     assert Impossible.objects.get(pk=quotable.pk).reach == Reach.COUNTED
     assert Impossible.objects.get(pk=kept.pk).reach == Reach.ROOM
+
+
+def test_erasing_my_data_withdraws_my_consent_as_a_pilot(alice):
+    from boards.models import Pilot
+    from boards.services import privacy
+
+    pilot = Pilot.objects.create(
+        atelier=alice.participant.atelier, participant=alice.participant, name="Alice", show_organisation=True
+    )
+
+    privacy.forget_participant(alice.participant)
+
+    pilot.refresh_from_db()
+    assert not pilot.show_organisation and pilot.organisation == ""
