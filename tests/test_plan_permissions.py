@@ -92,6 +92,7 @@ FACILITATOR_PAGES = [
 FACILITATOR_ACTIONS = [
     Endpoint("revoke public link", "post", "/a/{code}/plan/share/", {"op": "revoke"}),
     Endpoint("renew pilot link", "post", "/a/{code}/plan/pilots/{pilot}/renew/"),
+    Endpoint("carry on open actions", "post", "/a/{code}/plan/import/"),
 ]
 PUBLIC_LINK = [
     Endpoint("public plan", "get", "/plan/{token}/"),
