@@ -402,6 +402,9 @@ class Pilot(models.Model):
     # The day a facilitator last renewed the link: with PILOT_LINK_DAYS set,
     # the link lasts that many days after this or the actions' due dates.
     link_renewed_on = models.DateField(null=True, blank=True)
+    # The pilot's own consent, given on their follow-up page: the observatoire's
+    # « levé ailleurs » shows their organisation (never their name) only then.
+    show_organisation = models.BooleanField(_("organisation montrée dans l'observatoire"), default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

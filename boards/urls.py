@@ -100,6 +100,7 @@ urlpatterns = [
     path("suivi/<str:token>/", plan.follow_up, name="follow_up"),
     path("suivi/<str:token>/panels/", plan.follow_up_panels, name="follow_up_panels"),
     path("suivi/<str:token>/actions/<int:action_id>/", plan.follow_up_action, name="follow_up_action"),
+    path("suivi/<str:token>/observatoire/", plan.follow_up_consent, name="follow_up_consent"),
     # The observatoire, public
     path("observatoire/", observatoire.observatoire, name="observatoire"),
     path("observatoire/donnees.schema.json", observatoire.schema, name="observatoire_schema"),

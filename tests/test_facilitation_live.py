@@ -207,6 +207,26 @@ async def test_a_facilitator_socket_receives_the_events_of_the_atelier(synced, f
     assert f"imp-{impossible.pk}" in ids(event)
 
 
+async def test_pas_un_doublon_tells_every_open_console_to_refresh(synced, facilitator, alice, bob):
+    """Consoles fetch their panels again on any push: the dismissal must push."""
+    first = await database_sync_to_async(post_impossible)(alice.participant, "Impossible de recruter des soudeurs")
+    second = await database_sync_to_async(post_impossible)(bob.participant, "Pénurie de soudeurs")
+    other_console, before = await synced(_cookie(facilitator))
+
+    response = await sync_to_async(facilitator.post)(
+        "/a/TST234/console/duplicates/dismiss/", {"first": first.pk, "second": second.pk}, HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 204
+    event = await expect_event(other_console, before + 1)
+    assert f"imp-{first.pk}" not in ids(event) and f"imp-{second.pk}" not in ids(event)
+    # Dismissed already: nothing more to tell.
+    await sync_to_async(facilitator.post)(
+        "/a/TST234/console/duplicates/dismiss/", {"first": first.pk, "second": second.pk}
+    )
+    assert await board_frames(other_console) == []
+
+
 async def test_a_facilitator_of_another_atelier_is_refused_with_4403(
     sockets, atelier, other_atelier, other_facilitator
 ):

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from boards.models import ActionStatus, Atelier
+from boards.models import ActionStatus, Atelier, Pilot
 from tests import observatoire_season as season
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +50,26 @@ def test_the_plan_page_compares_the_atelier_with_its_departement():
     assert "Action fait" in panel and all(
         f"Action fait {a.code}" not in panel for a in Atelier.objects.filter(departement_code="16")
     )
+
+
+def test_lifted_elsewhere_in_the_panel_shows_an_organisation_only_with_its_pilots_consent():
+    welders = season.theme("Recruter des soudeurs")
+    season.big_season(welders)
+    mine = season.atelier("16102")
+    season.room(mine, people=4, theme=welders, statements=("a", "b", "c", "d"), actions=(ActionStatus.TODO,))
+    elsewhere = season.atelier("33063")
+    season.room(elsewhere, people=3, theme=welders, actions=(ActionStatus.DONE,))
+    Atelier.objects.filter(pk=elsewhere.pk).update(share_token=secrets.token_urlsafe(16))
+    season.compute()
+    client = _facilitated(mine)
+
+    assert f"Action fait {elsewhere.code}" in _panel(client, mine)
+    assert f"Mairie {elsewhere.code}" not in _panel(client, mine)
+
+    Pilot.objects.filter(atelier=elsewhere).update(show_organisation=True)
+    panel = _panel(client, mine)
+    assert f"<strong>Action fait {elsewhere.code}</strong> · Mairie {elsewhere.code} —" in panel
+    assert "Pilote" not in panel
 
 
 def test_without_enough_ateliers_around_it_says_so():

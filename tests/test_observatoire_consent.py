@@ -113,3 +113,17 @@ def test_erasing_my_data_withdraws_my_words_from_the_observatoire_but_keeps_them
 
     assert Impossible.objects.get(pk=quotable.pk).reach == Reach.COUNTED
     assert Impossible.objects.get(pk=kept.pk).reach == Reach.ROOM
+
+
+def test_erasing_my_data_withdraws_my_consent_as_a_pilot(alice):
+    from boards.models import Pilot
+    from boards.services import privacy
+
+    pilot = Pilot.objects.create(
+        atelier=alice.participant.atelier, participant=alice.participant, name="Alice", show_organisation=True
+    )
+
+    privacy.forget_participant(alice.participant)
+
+    pilot.refresh_from_db()
+    assert not pilot.show_organisation and pilot.organisation == ""

@@ -14,7 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
-from boards.models import ActionStatus, Atelier, Category, Reach, Role
+from boards.models import ActionStatus, Atelier, Category, Participant, Pilot, Reach, Role
 from tests import observatoire_season as season
 
 pytestmark = pytest.mark.django_db
@@ -195,6 +195,62 @@ def test_lifted_elsewhere_shows_done_actions_of_published_plans_without_names(cl
     assert "Action fait OB" in charente
     codes = set(re.findall(r"Action fait (OB\w+)", charente))
     assert all(Atelier.objects.get(code=code).departement_code != "16" for code in codes)
+
+
+def _nantes_lifted(welders) -> Atelier:
+    nantes = season.atelier("44109")
+    season.room(nantes, people=3, theme=welders, statements=("Pas de soudeurs à Nantes",), actions=(ActionStatus.DONE,))
+    _published(nantes)
+    season.compute()
+    return nantes
+
+
+def _lifted_section(html: str) -> str:
+    start = html.index('aria-labelledby="lifted-title"')
+    return html[start : html.index("</section>", start)]
+
+
+LIFTED_PAGES = ("/observatoire/departement/16/", "/observatoire/theme/recruter-des-soudeurs/")
+
+
+def test_lifted_elsewhere_never_shows_a_pilots_organisation_without_their_consent(client, welders):
+    nantes = _nantes_lifted(welders)
+    for url in LIFTED_PAGES:
+        lifted = _lifted_section(_main(client.get(url)))
+        assert f"Action fait {nantes.code}" in lifted
+        assert "Mairie" not in lifted and "Pilote" not in lifted
+
+
+def test_lifted_elsewhere_shows_the_organisation_a_pilot_agreed_to_show_never_their_name(client, welders):
+    nantes = _nantes_lifted(welders)
+    pilot = Pilot.objects.get(atelier=nantes)
+    assert not pilot.show_organisation  # never by default
+
+    assert Client().post(f"/suivi/{pilot.token}/observatoire/", {"show": "1"}).status_code == 302
+
+    for url in LIFTED_PAGES:
+        lifted = _lifted_section(_main(client.get(url)))
+        assert f"<strong>Action fait {nantes.code}</strong> · Mairie {nantes.code} — Pays de la Loire" in lifted
+        assert "Pilote" not in lifted and nantes.title not in lifted
+    # The open data are figures only: no organisation, no name, consent or not.
+    for url in ("/observatoire/donnees.csv", "/observatoire/donnees.json"):
+        data = client.get(url).content.decode()
+        assert "Mairie" not in data and "Pilote" not in data
+
+    # Withdrawn: gone at the next page load.
+    Client().post(f"/suivi/{pilot.token}/observatoire/", {})
+    for url in LIFTED_PAGES:
+        assert "Mairie" not in _lifted_section(_main(client.get(url)))
+
+
+def test_a_participant_pilot_shows_their_own_current_organisation(client, welders):
+    nantes = _nantes_lifted(welders)
+    member = Participant.objects.filter(atelier=nantes).first()
+    Pilot.objects.filter(atelier=nantes).update(participant=member, show_organisation=True)
+    Participant.objects.filter(pk=member.pk).update(organisation="Forge Ouverte")
+    lifted = _lifted_section(_main(client.get(LIFTED_PAGES[1])))
+    assert "· Forge Ouverte —" in lifted
+    assert member.name not in lifted and "Mairie" not in lifted
 
 
 PAGES = [

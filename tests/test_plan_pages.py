@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from boards import exporters
-from boards.models import ActionChange, ActionStatus, Atelier, Category, HelpKind, PlanAction, Role
+from boards.models import ActionChange, ActionStatus, Atelier, Category, HelpKind, Pilot, PlanAction, Role
 from boards.services import facilitation, participation, plan
 from boards.services.plan import Actor, PilotChoice
 from boards.views import answers
@@ -448,6 +448,32 @@ def test_the_follow_up_page_greets_the_pilot_and_shows_only_their_actions(scene,
         assert str(label) in page
     assert f'ws-connect="/ws/suivi/{scene.mayor_pilot.token}/?lang=fr&amp;' in page
     assert response["Cache-Control"].startswith("max-age=0") or "no-store" in response["Cache-Control"]
+
+
+def test_the_pilot_agrees_on_their_follow_up_page_to_show_their_organisation(scene, outsider):
+    url = f"/suivi/{scene.mayor_pilot.token}/"
+    page = text(outsider.get(url))
+    consent = page[page.index('id="fu-consent"') : page.index("</form>", page.index('id="fu-consent"'))]
+    assert "Montrer « Service économie » avec les actions faites que l'observatoire cite" in consent
+    assert 'name="show" value="1"' in consent and "checked" not in consent
+    assert "Votre nom n'y figure jamais" in consent
+
+    response = outsider.post(f"{url}observatoire/", {"show": "1"})
+    assert response.status_code == 302 and response.url == f"{url}#fu-consent"
+    assert Pilot.objects.get(pk=scene.mayor_pilot.pk).show_organisation
+    assert "checked" in text(outsider.get(url)).split('id="fu-consent"')[1].split("</form>")[0]
+
+    response = outsider.post(f"{url}observatoire/", {}, **HTMX)
+    assert response.status_code == 200
+    fragment = text(response)
+    assert fragment.lstrip().startswith("<form") and 'id="fu-consent"' in fragment and "Enregistré." in fragment
+    assert "checked" not in fragment
+    assert not Pilot.objects.get(pk=scene.mayor_pilot.pk).show_organisation
+
+
+def test_a_pilot_without_an_organisation_is_not_asked(scene, outsider):
+    Pilot.objects.filter(pk=scene.mayor_pilot.pk).update(organisation="")
+    assert 'id="fu-consent"' not in text(outsider.get(f"/suivi/{scene.mayor_pilot.token}/"))
 
 
 def test_the_follow_up_panels_keep_the_pilots_forms_while_they_type(scene, outsider):

@@ -50,7 +50,7 @@ def plan_state(atelier_id: int) -> dict[str, Any]:
     """Everything the plan's views could change."""
     return {
         "share_token": Atelier.objects.values_list("share_token", flat=True).get(pk=atelier_id),
-        "pilots": sorted(Pilot.objects.filter(atelier_id=atelier_id).values_list("pk", "token")),
+        "pilots": sorted(Pilot.objects.filter(atelier_id=atelier_id).values_list("pk", "token", "show_organisation")),
         "actions": list(PlanAction.objects.filter(atelier_id=atelier_id).order_by("pk").values()),
         "history": ActionChange.objects.filter(action__atelier_id=atelier_id).count(),
     }
@@ -92,7 +92,7 @@ FACILITATOR_PAGES = [
 FACILITATOR_ACTIONS = [
     Endpoint("revoke public link", "post", "/a/{code}/plan/share/", {"op": "revoke"}),
     Endpoint("renew pilot link", "post", "/a/{code}/plan/pilots/{pilot}/renew/"),
-    Endpoint("carry on earlier actions", "post", "/a/{code}/plan/import/"),
+    Endpoint("carry on open actions", "post", "/a/{code}/plan/import/"),
 ]
 PUBLIC_LINK = [
     Endpoint("public plan", "get", "/plan/{token}/"),
@@ -109,8 +109,10 @@ FOLLOW_UP_ACTION = Endpoint(
     "/suivi/{pilot_token}/actions/{action}/",
     {"status": ActionStatus.DONE, "next_step": "Réunion tenue le 3"},
 )
-ALL = [*FACILITATOR_PAGES, *FACILITATOR_ACTIONS, *PUBLIC_LINK, *FOLLOW_UP_PAGES, FOLLOW_UP_ACTION]
-POST_ONLY = [*FACILITATOR_ACTIONS, FOLLOW_UP_ACTION, Endpoint("publish", "post", "/a/{code}/plan/share/")]
+FOLLOW_UP_CONSENT = Endpoint("follow-up consent", "post", "/suivi/{pilot_token}/observatoire/", {"show": "1"})
+FOLLOW_UP_WRITES = [FOLLOW_UP_ACTION, FOLLOW_UP_CONSENT]
+ALL = [*FACILITATOR_PAGES, *FACILITATOR_ACTIONS, *PUBLIC_LINK, *FOLLOW_UP_PAGES, *FOLLOW_UP_WRITES]
+POST_ONLY = [*FACILITATOR_ACTIONS, *FOLLOW_UP_WRITES, Endpoint("publish", "post", "/a/{code}/plan/share/")]
 GET_ONLY = [*FACILITATOR_PAGES, *PUBLIC_LINK, *FOLLOW_UP_PAGES]
 
 
@@ -315,6 +317,17 @@ def test_anyone_with_a_pilots_link_updates_the_pilots_action(request, scene, per
     assert PlanAction.objects.get(pk=scene.meeting.pk).status == ActionStatus.DONE
 
 
+@pytest.mark.parametrize("persona", EVERYONE)
+def test_anyone_with_a_pilots_link_sets_the_pilots_observatoire_consent(request, scene, persona):
+    client = request.getfixturevalue(persona)
+
+    response = FOLLOW_UP_CONSENT.call(client, scene)
+
+    assert response.status_code == 302
+    assert Pilot.objects.get(pk=scene.mayor_pilot.pk).show_organisation
+    assert not Pilot.objects.exclude(pk=scene.mayor_pilot.pk).filter(show_organisation=True).exists()
+
+
 WRONG_PILOT_TOKENS = {
     "random": lambda scene: secrets.token_urlsafe(32),
     "too long": lambda scene: "a" * 65,
@@ -323,7 +336,7 @@ WRONG_PILOT_TOKENS = {
 
 
 @pytest.mark.parametrize("wrong", WRONG_PILOT_TOKENS)
-@pytest.mark.parametrize("endpoint", [*FOLLOW_UP_PAGES, FOLLOW_UP_ACTION], ids=str)
+@pytest.mark.parametrize("endpoint", [*FOLLOW_UP_PAGES, *FOLLOW_UP_WRITES], ids=str)
 def test_a_wrong_follow_up_link_is_a_404_and_changes_nothing(scene, outsider, endpoint, wrong, events):
     before = plan_state(scene.atelier.pk)
 
@@ -333,7 +346,7 @@ def test_a_wrong_follow_up_link_is_a_404_and_changes_nothing(scene, outsider, en
     assert plan_state(scene.atelier.pk) == before
 
 
-@pytest.mark.parametrize("endpoint", [*FOLLOW_UP_PAGES, FOLLOW_UP_ACTION], ids=str)
+@pytest.mark.parametrize("endpoint", [*FOLLOW_UP_PAGES, *FOLLOW_UP_WRITES], ids=str)
 def test_a_renewed_follow_up_link_is_a_404_at_once(scene, outsider, endpoint):
     old = scene.mayor_pilot.token
     plan.renew_pilot_link(scene.atelier.pk, scene.mayor_pilot.pk)
@@ -384,19 +397,20 @@ def test_a_pilots_link_cannot_reach_an_action_of_another_atelier(scene, other_at
     assert plan_state(other_atelier.pk) == other_before
 
 
-def test_a_follow_up_update_needs_the_forms_csrf_token(scene):
+@pytest.mark.parametrize("endpoint", FOLLOW_UP_WRITES, ids=str)
+def test_a_follow_up_update_needs_the_forms_csrf_token(scene, endpoint):
     # The link needs no account, so CSRF is what stops another site from
     # posting through a pilot's open browser.
     browser = Client(enforce_csrf_checks=True)
     page = browser.get(f"/suivi/{scene.mayor_pilot.token}/")
     before = plan_state(scene.atelier.pk)
 
-    forged = FOLLOW_UP_ACTION.call(browser, scene)
+    forged = endpoint.call(browser, scene)
 
     assert forged.status_code == 403
     assert plan_state(scene.atelier.pk) == before
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
-    genuine = browser.post(FOLLOW_UP_ACTION.url(scene), {**FOLLOW_UP_ACTION.data, "csrfmiddlewaretoken": token})
+    genuine = browser.post(endpoint.url(scene), {**endpoint.data, "csrfmiddlewaretoken": token})
     assert genuine.status_code == 302
 
 

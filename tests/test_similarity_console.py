@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from boards import similarity
-from boards.models import DismissedDuplicate, Impossible, Precision
+from boards.live import messages, protocol
+from boards.models import Atelier, DismissedDuplicate, Impossible, Precision
 from boards.services import participation
 from tests.conftest import post_impossible
 
@@ -88,20 +89,35 @@ def test_fusionner_works_without_javascript(atelier, facilitator, pair):
     assert Impossible.objects.get(pk=welders.pk).merged_into_id == again.pk
 
 
-def test_pas_un_doublon_dismisses_the_pair_for_good(atelier, facilitator, pair, events):
+def test_pas_un_doublon_dismisses_the_pair_for_good(
+    atelier, facilitator, pair, events, django_capture_on_commit_callbacks
+):
     welders, again = pair
-    for _ in range(2):  # a double click stores it once
-        response = facilitator.post(
-            f"/a/{atelier.code}/console/duplicates/dismiss/", {"first": again.pk, "second": welders.pk}, **HTMX
-        )
+    before = Atelier.objects.get(pk=atelier.pk).version
+    for _ in range(2):  # a double click stores it once, and publishes once
+        with django_capture_on_commit_callbacks(execute=True):
+            response = facilitator.post(
+                f"/a/{atelier.code}/console/duplicates/dismiss/", {"first": again.pk, "second": welders.pk}, **HTMX
+            )
         assert response.status_code == 204
     dismissed = DismissedDuplicate.objects.get()
     assert (dismissed.first_id, dismissed.second_id) == (welders.pk, again.pk)
     assert dismissed.dismissed_by == facilitator.user
     assert "duplicate-" not in panel(facilitator, atelier)
     assert "Aucun doublon probable" in panel(facilitator, atelier)
-    assert not events  # nothing changed on the board
+    # Every open console refreshes its panels on the push; no card changes.
+    assert events == [(atelier.pk, before + 1, {"type": "duplicate.dismissed", "pair": [welders.pk, again.pk]})]
+    assert Atelier.objects.get(pk=atelier.pk).version == before + 1
     assert not Impossible.objects.filter(hidden=True).exists()
+
+
+def test_the_dismissal_push_carries_no_card(atelier, pair):
+    welders, again = pair
+    rendered = messages.event_messages(atelier.pk, 9, {"type": "duplicate.dismissed", "pair": [welders.pk, again.pk]})
+    for html in rendered.values():
+        assert protocol.parse_version(html) == (9, "event")
+        assert 'id="stats"' in html
+        assert "imp-" not in html and WELDERS not in html
 
 
 def test_hostile_text_shows_literally_in_the_panel(atelier, facilitator, alice, bob):

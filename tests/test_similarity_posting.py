@@ -6,6 +6,7 @@ Alice posted first; Bob is about to post the same impossible in other words.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 
@@ -197,6 +198,56 @@ def test_publier_anyway_keeps_how_far_the_post_may_travel(atelier, alice, bob):
     assert fields["reach"] == Reach.ROOM
     assert post(bob, atelier, **{**fields, "decision": "publish"}).status_code == 302
     assert Impossible.objects.get(statement=WELDERS_AGAIN).reach == Reach.ROOM
+
+
+def _form_fields(page: str, form_class: str) -> dict[str, str]:
+    start = page.index(f'class="{form_class}"')
+    form = page[start : page.index("</form>", start)]
+    fields = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form)
+    return {name: html.unescape(value) for name, value in fields}
+
+
+def test_retour_au_tableau_keeps_what_was_typed_without_javascript(atelier, alice, bob):
+    card(alice)
+    typed = {"details": "Nos soudeurs <b>partent</b>", "anonymous": "on", "reach": Reach.ROOM}
+    page = post(bob, atelier, HOSTILE, category=Category.MOBILITY, **typed).content.decode()
+    back = _form_fields(page, "back-form")
+    assert back["decision"] == "edit"
+
+    response = bob.post(f"/a/{atelier.code}/impossibles/", back)
+
+    assert response.status_code == 200
+    board = response.content.decode()
+    form = board[board.index('id="post-form"') : board.index("</form>", board.index('id="post-form"'))]
+    assert '<details class="panel post-panel" open>' in board
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; {{ secret }}" in form
+    assert "<script>alert" not in form
+    assert "Nos soudeurs &lt;b&gt;partent&lt;/b&gt;</textarea>" in form
+    assert f'<option value="{Category.MOBILITY}" selected>' in form
+    assert re.search(r'<input type="checkbox" name="anonymous"[^>]* checked', form)
+    assert re.search(rf'<input type="radio" name="reach" value="{Reach.ROOM}"[^>]* checked', form)
+    assert 'name="submission_key" value="k-bob"' in form
+    assert Impossible.objects.count() == 1  # nothing written
+
+
+def test_with_htmx_edit_returns_the_filled_post_form(atelier, alice, bob):
+    card(alice)
+    response = post(bob, atelier, details="Détail", decision="edit", headers=HTMX)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in page and 'id="post-form"' in page
+    assert f"{WELDERS_AGAIN}</textarea>" in page and "Détail</textarea>" in page
+    assert Impossible.objects.count() == 1
+
+
+def test_the_same_key_still_posts_once_after_going_back(atelier, alice, bob):
+    card(alice)
+    page = post(bob, atelier).content.decode()
+    back = _form_fields(page, "back-form")
+    bob.post(f"/a/{atelier.code}/impossibles/", back)
+    assert post(bob, atelier, decision="publish").status_code == 302
+    assert post(bob, atelier, decision="publish").status_code == 302
+    assert Impossible.objects.filter(statement=WELDERS_AGAIN).count() == 1
 
 
 def test_a_retried_publier_after_the_post_made_it_is_not_asked_again(atelier, alice, bob):

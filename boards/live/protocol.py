@@ -118,6 +118,7 @@ class Event(StrEnum):
     ACTION_CHANGED = "action.changed"
     ATELIER_UPDATED = "atelier.updated"
     PARTICIPANT_UPDATED = "participant.updated"
+    DUPLICATE_DISMISSED = "duplicate.dismissed"  # « Pas un doublon »: consoles refresh, no card changes
 
 
 # Channel-layer message types: a push to relay, or a close order.

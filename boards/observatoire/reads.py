@@ -175,14 +175,15 @@ class Lifted:
     """An action marked done, shown in « levé ailleurs »: only from a plan
     its facilitators published (its public link already shows the action);
     the impossible's words only when their author made them publishable;
-    its région, never finer; no names and no organisation (pilots have no
-    way to agree to show theirs)."""
+    its région, never finer; never a name; the pilot's organisation only
+    when the pilot agreed on their follow-up page (`Pilot.show_organisation`)."""
 
     theme_name: str
     theme_slug: str
     title: str
     statement: str
     region: str
+    organisation: str = ""
 
 
 def done_elsewhere(theme_ids: list[int], *, region: str = "", departement: str = "") -> list[Lifted]:
@@ -208,6 +209,10 @@ def done_elsewhere(theme_ids: list[int], *, region: str = "", departement: str =
         "impossible__theme__name",
         "impossible__theme__slug",
         "atelier__region_code",
+        "pilot__show_organisation",
+        "pilot__organisation",
+        "pilot__participant_id",
+        "pilot__participant__organisation",
     )[:DONE_ELSEWHERE]
     found = []
     for row in rows:
@@ -219,9 +224,20 @@ def done_elsewhere(theme_ids: list[int], *, region: str = "", departement: str =
                 title=row["title"],
                 statement=row["impossible__statement"] if row["impossible__reach"] == Reach.PUBLISHABLE else "",
                 region=place.name if place else "",
+                organisation=_pilot_organisation(row),
             )
         )
     return found
+
+
+def _pilot_organisation(row: dict) -> str:
+    """As `Pilot.display_organisation` (a participant's own, kept current),
+    and only with the pilot's consent."""
+    if not row["pilot__show_organisation"]:
+        return ""
+    if row["pilot__participant_id"]:
+        return row["pilot__participant__organisation"] or ""
+    return row["pilot__organisation"]
 
 
 @dataclass(frozen=True)

@@ -458,20 +458,28 @@ def merge_impossibles(atelier_id: int, kept_id: int, merged_id: int) -> None:
 
 def dismiss_duplicate(atelier_id: int, first_id: int, second_id: int, *, user=None) -> None:
     """« Pas un doublon »: the console's likely duplicates stop proposing this
-    pair. Idempotent (the pair is stored once, lower id first). Nothing on the
-    board changes, so no version and no broadcast."""
+    pair. Idempotent (the pair is stored once, lower id first). Nothing on a
+    card changes, but every open console must drop the pair: the write bumps
+    the version and publishes, and consoles fetch their panels again on any
+    push (phones only apply the version and the stats)."""
     if str(first_id) == str(second_id):
         raise ValidationError(_("Choisissez deux impossibles différents."))
-    first = get_impossible(atelier_id, first_id, visible=False)
-    second = get_impossible(atelier_id, second_id, visible=False)
-    low, high = sorted((first.pk, second.pk))
-    try:
-        with transaction.atomic():
-            DismissedDuplicate.objects.create(
-                atelier_id=atelier_id,
-                first_id=low,
-                second_id=high,
-                dismissed_by=user if user is not None and user.is_authenticated else None,
-            )
-    except IntegrityError:
-        pass  # already dismissed: the unique constraint decides, not a prior SELECT
+    with transaction.atomic():
+        state = begin_write(atelier_id)
+        first = get_impossible(atelier_id, first_id, visible=False)
+        second = get_impossible(atelier_id, second_id, visible=False)
+        low, high = sorted((first.pk, second.pk))
+        try:
+            with transaction.atomic():
+                DismissedDuplicate.objects.create(
+                    atelier_id=atelier_id,
+                    first_id=low,
+                    second_id=high,
+                    dismissed_by=user if user is not None and user.is_authenticated else None,
+                )
+        except IntegrityError:
+            # Already dismissed (a double click, two facilitators at once): the
+            # unique constraint decides, not a prior SELECT; nothing to publish.
+            transaction.set_rollback(True)
+            return
+        publish.on_commit(atelier_id, state.version, {"type": Event.DUPLICATE_DISMISSED, "pair": [low, high]})

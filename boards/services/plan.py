@@ -397,6 +397,16 @@ def follow_up(pilot: Pilot, action_id: int, *, status: str, next_step: str) -> P
     return update_action(pilot.atelier_id, action_id, actor=Actor.pilot(pilot), status=status, next_step=next_step)
 
 
+def set_show_organisation(pilot: Pilot, *, show: bool) -> None:
+    """The pilot's consent (through their personal link) to show their
+    organisation, never their name, in the observatoire's « levé ailleurs ».
+    Nothing on the board or the plan changes (the plan already shows the
+    organisation to the room), so no version and no push: the observatoire
+    reads it on its next page load."""
+    Pilot.objects.filter(pk=pilot.pk).update(show_organisation=show)
+    pilot.show_organisation = show
+
+
 def renew_pilot_link(atelier_id: int, pilot_id: int) -> Pilot:
     """A new follow-up link for a pilot; the old one stops working at once."""
     with transaction.atomic():

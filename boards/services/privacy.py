@@ -147,7 +147,7 @@ def forget_participant(participant: Participant) -> None:
         # the impossibles still count, as for every impossible posted before the choice.
         Impossible.objects.filter(author=participant, reach=Reach.PUBLISHABLE).update(reach=Reach.COUNTED)
         HelpOffer.objects.filter(author=participant).update(contact="")
-        Pilot.objects.filter(participant=participant).update(name=anonymous, organisation="")
+        Pilot.objects.filter(participant=participant).update(name=anonymous, organisation="", show_organisation=False)
         Presence.objects.filter(participant=participant).delete()
         # The plan's history quotes names (who changed, which pilot, which helpers).
         changes = ActionChange.objects.filter(action__atelier_id=atelier_id).filter(

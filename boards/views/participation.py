@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 # The button under « Ça ressemble à… » that publishes anyway.
 PUBLISH_ANYWAY = "publish"
+# « Retour au tableau » from the suggestions: the post form again, filled in.
+EDIT_AGAIN = "edit"
 
 
 def _run(form: Form, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -277,6 +279,8 @@ def _suggestions_response(
 @participant_required
 def post_impossible(request: HttpRequest, participant: Participant) -> HttpResponse:
     form = ImpossibleForm(request.POST, categories=participant.atelier.offered_categories())
+    if request.POST.get("decision") == EDIT_AGAIN:
+        return _edit_again(request, participant, form)
     if form.is_valid() and (refusal := ratelimit.impossible_refusal(participant, form.cleaned_data["submission_key"])):
         if request.htmx:
             return refusal.toast()
@@ -298,6 +302,15 @@ def post_impossible(request: HttpRequest, participant: Participant) -> HttpRespo
         context = {"atelier": participant.atelier, "impossible_form": form}
         return render(request, "boards/board.html#post_form", context, status=answers.UNPROCESSABLE)
     return _render_board(request, participant, impossible_form=form, status=answers.UNPROCESSABLE)
+
+
+def _edit_again(request: HttpRequest, participant: Participant, form: ImpossibleForm) -> HttpResponse:
+    """Back from « Ça ressemble à… » to the post form, with the statement,
+    details, category, anonymity and reach typed (and the same submission
+    key, so a later « Publier » still posts once). Nothing is written."""
+    if request.htmx:
+        return render(request, "boards/board.html#post_form", {"atelier": participant.atelier, "impossible_form": form})
+    return _render_board(request, participant, impossible_form=form)
 
 
 def _fresh_post_form(request: HttpRequest, participant: Participant, **context: Any) -> HttpResponse:

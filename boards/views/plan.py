@@ -325,3 +325,17 @@ def follow_up_action(request: HttpRequest, pilot: Pilot, action_id: int) -> Http
     entry = _entry_or_404(context, action_id)
     entry.saved = True
     return render(request, "boards/plan/follow_up.html#action", {**context, "entry": entry, "fresh": True})
+
+
+@require_POST
+@never_cache
+@pilot_link_required
+def follow_up_consent(request: HttpRequest, pilot: Pilot) -> HttpResponse:
+    """The pilot agrees (or no longer agrees) to show their organisation in
+    the observatoire's « levé ailleurs »."""
+    plan.set_show_organisation(pilot, show=request.POST.get("show") == "1")
+    if not request.htmx:
+        messages.success(request, _("Enregistré."))
+        return redirect(reverse("boards:follow_up", args=[pilot.token]) + "#fu-consent")
+    context = {"pilot": pilot, "token": pilot.token, "consent_saved": True}
+    return render(request, "boards/plan/follow_up.html#consent", context)
