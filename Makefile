@@ -28,6 +28,7 @@ run: deps
 	@echo "  Home page (join with a code):          http://$(HOST):$(PORT)/"
 	@echo "  Open the demo link in two browsers to watch the board update live."
 	@echo "  Facilitator side: http://$(HOST):$(PORT)/facilitate/  (login: animation / atelier-demo)"
+	@echo "  Observatoire (a generated demo season): http://$(HOST):$(PORT)/observatoire/"
 	@echo ""
 	DJANGO_DEBUG=1 DJANGO_ALLOWED_HOSTS="$${DJANGO_ALLOWED_HOSTS:-127.0.0.1,localhost,$(HOST)}" $(PY) manage.py runserver $(HOST):$(PORT)
 
