@@ -139,7 +139,7 @@ def test_the_room_builds_the_plan_and_a_pilot_follows_it_up(
         expect(follow.locator("main")).to_contain_text("Bonjour Bruno")
         follow.locator("select[name=status]").first.select_option("fait")
         follow.locator("textarea[name=next_step]").first.fill("Deux soudeurs embauchés")
-        follow.locator("main form button[type=submit]").first.click()
+        follow.locator("main form.follow-up-form button[type=submit]").first.click()
         expect(follow.locator("main")).to_contain_text("Enregistré")
 
         expect(sheet.locator("main")).to_contain_text("Deux soudeurs embauchés")
