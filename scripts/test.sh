@@ -25,10 +25,11 @@ if [ "${1:-}" = "--quick" ]; then
 fi
 
 # The fault scenarios (tests/test_faults.py) break real servers for a minute
-# at a time: they run once, in the second run, against the production
+# at a time, and the `production` scenarios load the shared counters of a
+# real deployment: they run once, in the second run, against the production
 # topology. Arguments given to `make test` come after and may override -m.
-echo "== Test run 1/2: SQLite + in-memory channel layer (fault scenarios: run 2)"
-env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "${XDIST[@]}" -m "not faults" "$@"
+echo "== Test run 1/2: SQLite + in-memory channel layer (fault and production scenarios: run 2)"
+env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "${XDIST[@]}" -m "not faults and not production" "$@"
 
 reachable() {
   "$PY" - "$PG_URL" "$REDIS" <<'PY'

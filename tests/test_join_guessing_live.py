@@ -24,7 +24,10 @@ from boards.services import participation
 from tests import servers
 from tests.servers import Visitor, new_http_client
 
-pytestmark = pytest.mark.servers
+# 500 phones and 5,000 wrong codes: run against the production topology, where
+# the limiter's counters live in Redis and are shared by every process. The
+# limiter's rules are tested on both backends in tests/test_join_guessing.py.
+pytestmark = [pytest.mark.servers, pytest.mark.production]
 # Thousands of requests: their INFO lines would cost more than the requests.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
