@@ -553,8 +553,12 @@ def requests(draw, form: Form, world: World):
     target = ""
     if form.target is not None:
         target = draw(_resolve(form.target.valid if right_target else form.target.wrong, world))
-    # A pilot's link: the one for the action, or another.
-    token = draw(st.sampled_from([*world.tokens.values(), "inconnu"]))
+    # A pilot's link: the one for the action, or another. The other atelier's
+    # pilot on their own action is a rightful write, elsewhere: not drawn.
+    own = target == str(world.ids["foreign_action"])
+    token = draw(
+        st.sampled_from([t for n, t in world.tokens.items() if not (own and n == "foreign_pilot")] + ["inconnu"])
+    )
     if right_target and "{token}" in form.path:
         token = world.tokens["pilot" if target == str(world.ids["action"]) else "named_pilot"]
     path = form.path.format(code=world.atelier.code, target=quote(target), token=token)
