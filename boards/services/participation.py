@@ -48,6 +48,12 @@ def update_participant(participant: Participant, *, name: str, organisation: str
     return participant
 
 
+def _already_sent(model: type[Impossible | HelpOffer | Precision], participant: Participant, key: str):
+    """What this participant already wrote with this submission key (a double
+    tap, a retry, a replay from the phone's outbox), or None."""
+    return model.objects.filter(author=participant, submission_key=key).first()
+
+
 def post_impossible(
     participant: Participant,
     *,
@@ -74,13 +80,13 @@ def post_impossible(
         raise ValidationError({"category": _("Cette catégorie n'est pas proposée dans cet atelier.")})
     if refusal := refused_now(participant.atelier_id, Action.POST):
         # A retry of a post that made it stays a success, as under the lock.
-        existing = Impossible.objects.filter(author=participant, submission_key=key).first()
+        existing = _already_sent(Impossible, participant, key)
         if existing is not None:
             return existing
         raise refusal
     with transaction.atomic():
         state = begin_write(participant.atelier_id)
-        existing = Impossible.objects.filter(author=participant, submission_key=key).first()
+        existing = _already_sent(Impossible, participant, key)
         if existing is not None:
             # A repeated submission: nothing changes, so the bump is undone.
             transaction.set_rollback(True)
@@ -150,14 +156,14 @@ def offer_help(
     _clean(offer, exclude=["impossible", "author"])
     if refusal := refused_now(participant.atelier_id, Action.OFFER):
         get_impossible(participant.atelier_id, impossible_id)
-        existing = HelpOffer.objects.filter(author=participant, submission_key=key).first()
+        existing = _already_sent(HelpOffer, participant, key)
         if existing is not None:
             return existing
         raise refusal
     with transaction.atomic():
         state = begin_write(participant.atelier_id)
         impossible = get_impossible(participant.atelier_id, impossible_id)
-        existing = HelpOffer.objects.filter(author=participant, submission_key=key).first()
+        existing = _already_sent(HelpOffer, participant, key)
         if existing is not None:
             transaction.set_rollback(True)
             return existing
@@ -190,14 +196,14 @@ def add_precision(
     _clean(precision, exclude=["impossible", "author"])
     if refusal := refused_now(participant.atelier_id, Action.ME_TOO):
         get_impossible(participant.atelier_id, impossible_id)
-        existing = Precision.objects.filter(author=participant, submission_key=key).first()
+        existing = _already_sent(Precision, participant, key)
         if existing is not None:
             return existing
         raise refusal
     with transaction.atomic():
         state = begin_write(participant.atelier_id)
         impossible = get_impossible(participant.atelier_id, impossible_id)
-        existing = Precision.objects.filter(author=participant, submission_key=key).first()
+        existing = _already_sent(Precision, participant, key)
         if existing is not None:
             transaction.set_rollback(True)
             return existing
