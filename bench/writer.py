@@ -7,7 +7,10 @@ App mode posts the realistic mix over HTTP like the page's htmx forms do
 writer participant, so every request is a real change), 20 % new impossibles,
 20 % help offers. Because it is the only writer and waits for each response,
 the k-th successful request is version base + k: the harness maps versions to
-send times. Floor mode asks the floor server to broadcast one message per event.
+the times they were due. A phone does not wait for another's write: a request
+sent late because the one before took longer than the interval counts its
+wait in its latency (it is measured from when it was due, not sent). Floor
+mode asks the floor server to broadcast one message per event.
 
 Commands:
     {"cmd": "init", "mode": "app", "servers": [...], "code": "...", "writers": [...], "impossibles": [...]}
@@ -186,7 +189,7 @@ def run(writer: AppWriter | FloorWriter, command: dict[str, Any]) -> dict[str, A
             behind = max(behind, -delay)
         kind = writer.next_kind()
         sent, done, status, error = writer.send(k, kind)
-        requests.append([kind, sent, done, status, error])
+        requests.append([kind, sent, done, status, error, due])
     with open(command["path"], "w") as out:
         json.dump({"requests": requests, "warmup": warmup, "rate": rate, "max_behind": behind}, out)
     app = isinstance(writer, AppWriter)

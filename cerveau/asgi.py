@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -16,15 +17,24 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from boards.live.handshake import AcceptInTime  # noqa: E402
 from boards.live.routing import websocket_urlpatterns  # noqa: E402
 from boards.live.security import OriginValidator  # noqa: E402
+from boards.live.wire import FindWire  # noqa: E402
 from cerveau.access import AccessLog  # noqa: E402
 
-application = AccessLog(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            # The handshake is answered before daphne's connect timeout, even
-            # when the database work behind it queues (boards/live/handshake.py).
-            "websocket": OriginValidator(AcceptInTime(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
-        }
+application = FindWire(
+    AccessLog(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                # The handshake is answered before daphne's connect timeout, even
+                # when the database work behind it queues (boards/live/handshake.py).
+                "websocket": OriginValidator(AcceptInTime(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+            }
+        )
     )
 )
+
+# What start-up loaded (Django, the apps, URL and template machinery) lives
+# as long as the process: out of the collector's full passes, which would
+# otherwise walk all of it and hold up whole pushes (docs/benchmarks.md).
+gc.collect()
+gc.freeze()

@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from boards import access, ratelimit
-from boards.live import messages, presence, protocol, relay
+from boards.live import messages, presence, protocol, relay, wire
 from boards.live.protocol import ClientMessage, Close
 from boards.live.security import log_socket, origin_of
 from boards.models import Participant
@@ -38,6 +38,8 @@ class BoardConsumer(AsyncWebsocketConsumer):
     accepted = False
     # Set once we close the socket: messages still queued behind are dropped.
     closing = False
+    # daphne's connection, to which the relay writes pushes framed once.
+    wire: wire.Wire | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -112,6 +114,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
         for group in self.own_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.wire = self.scope.get(wire.SCOPE_KEY)
         self.accepted = True
         self.log(logging.INFO, "websocket connected", event="ws.connect")
         if self.participant is not None:

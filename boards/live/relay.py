@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from boards.live import messages, presence, protocol, publish
+from boards.live import messages, presence, protocol, publish, wire
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ class Socket(Protocol):
     """What a relay needs of a socket (boards.live.consumers.BoardConsumer)."""
 
     accepted: bool
+    # daphne's connection, written to directly (boards.live.wire), or None.
+    wire: wire.Wire | None
 
     async def send(self, text_data: str) -> None: ...
 
@@ -87,14 +89,27 @@ class GroupRelay:
                 logger.warning("relay for %s lost the channel layer; retrying", self.group)
                 await asyncio.sleep(1)
                 continue
-            for socket in [socket for socket in self.sockets if socket.accepted]:
-                try:
-                    if message.get("type") == protocol.CLOSE:
+            if message.get("type") == protocol.CLOSE:
+                for socket in [socket for socket in self.sockets if socket.accepted]:
+                    with contextlib.suppress(Exception):
                         await socket.close(code=message.get("code", protocol.Close.GONE))
-                    else:
-                        await socket.send(text_data=message["html"])
-                except Exception:
-                    logger.info("push to a closing socket of %s dropped", self.group)
+            else:
+                await self.send_all(message["html"])
+
+    async def send_all(self, text: str) -> None:
+        """Write `text` to every local socket that listens: framed once for
+        all of daphne's connections (boards.live.wire), through the ASGI
+        send for the others. A socket closing meanwhile misses it."""
+        frame = None
+        for socket in [socket for socket in self.sockets if socket.accepted]:
+            try:
+                if socket.wire is not None:
+                    frame = frame or wire.frame(text)
+                    socket.wire.write(frame)
+                else:
+                    await socket.send(text_data=text)
+            except Exception:
+                logger.info("push to a closing socket of %s dropped", self.group)
 
     async def _beat(self) -> None:
         """A few bytes to every local socket every BEAT_SECONDS, from this
@@ -102,15 +117,11 @@ class GroupRelay:
         connection died silently notices it by the beats it stops hearing."""
         while True:
             await asyncio.sleep(BEAT_SECONDS)
-            for socket in [socket for socket in self.sockets if socket.accepted]:
-                with contextlib.suppress(Exception):
-                    await socket.send(text_data=protocol.BEAT)
+            await self.send_all(protocol.BEAT)
 
     async def layer_changed(self, html: str) -> None:
         """The channel layer stopped or resumed (LayerWatch): tell the local sockets."""
-        for socket in [socket for socket in self.sockets if socket.accepted]:
-            with contextlib.suppress(Exception):
-                await socket.send(text_data=html)
+        await self.send_all(html)
 
 
 # Read at each beat, so tests can slow it down.
@@ -185,16 +196,6 @@ PUT_OFF_SECONDS = (3.0, 8.0)
 
 
 class LayerListener(Protocol):
-    async def _beat(self) -> None:
-        """A few bytes to every local socket every BEAT_SECONDS, from this
-        process alone (no database, no channel layer): a phone whose
-        connection died silently notices it by the beats it stops hearing."""
-        while True:
-            await asyncio.sleep(BEAT_SECONDS)
-            for socket in [socket for socket in self.sockets if socket.accepted]:
-                with contextlib.suppress(Exception):
-                    await socket.send(text_data=protocol.BEAT)
-
     async def layer_changed(self, html: str) -> None: ...
 
 
