@@ -297,7 +297,7 @@ def similar_section(results: dict[str, Any]) -> list[str]:
         "its 421 posts tapped on « Publier » through Django's test client (htmx request): *suggested* when "
         "the answer showed cards, *published* otherwise (the post is then deleted again, untimed, so the "
         "board stays at N and the next look-up rebuilds the engine's stacked board). *engine*: "
-        "`similarity.similar()` alone (`python -m boards.similarity.latency`). Times in ms.",
+        "`engine.similar()` alone (`python -m boards.similarity.latency`). Times in ms.",
         "",
         "| database | impossibles | suggested p50 | suggested p95 | suggested max | published p50 | "
         "published p95 | all p95 | engine p50 | engine p95 | engine p95 right after a post |",

@@ -6,7 +6,7 @@ For each size, an atelier of N visible impossibles written from the French
 evaluation set (`boards.similarity.latency.statements`), their features
 computed, then:
 
-- *engine*: `similarity.similar()` alone for every post of the set and a few
+- *engine*: `engine.similar()` alone for every post of the set and a few
   hostile texts (`boards.similarity.latency.measure`, on its own atelier);
 - *« Publier »*: the answer to a participant tapping « Publier », through
   Django's test client (middleware, view, engine, template), for every post of
@@ -54,8 +54,8 @@ def _summary(values: list[float]) -> dict[str, Any]:
 
 
 def fill(count: int) -> tuple[Any, Any]:
-    from boards import similarity
     from boards.models import Atelier, Category, Impossible, Participant, Role, new_join_code
+    from boards.similarity import engine
     from boards.similarity.latency import statements
 
     code = new_join_code()
@@ -75,7 +75,7 @@ def fill(count: int) -> tuple[Any, Any]:
         )
         for i, statement in enumerate(statements(count))
     )
-    similarity.refresh_all(Impossible.objects.filter(atelier=atelier))
+    engine.refresh_all(Impossible.objects.filter(atelier=atelier))
     poster = Participant.objects.create(atelier=atelier, name="Qui poste", role=Role.ENTREPRENEUR)
     return atelier, poster
 

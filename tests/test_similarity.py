@@ -2,7 +2,7 @@
 
 Alice, Bob and Charlie post impossibles in the same atelier; Olga's atelier is
 another one. Features are computed by the hook the services will call
-(`similarity.refresh`), except where a test leaves them missing or stale.
+(`engine.refresh`), except where a test leaves them missing or stale.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from boards import similarity
 from boards.models import DismissedDuplicate, Impossible, ImpossibleFeatures, Role
 from boards.services import facilitation
 from boards.services.core import NotFound
-from boards.similarity import scoring, text
+from boards.similarity import engine, scoring, text
 from tests.conftest import _persona, post_impossible
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +32,7 @@ ELECTRICITY = "La facture d'électricité a triplé depuis le renouvellement du 
 def post(persona, statement: str, *, refresh: bool = True, **extra) -> Impossible:
     impossible = post_impossible(persona.participant, statement, **extra)
     if refresh:
-        assert similarity.refresh(impossible.pk)
+        assert engine.refresh(impossible.pk)
     return impossible
 
 
@@ -49,7 +48,7 @@ def test_it_suggests_the_same_impossible_written_in_other_words(atelier, alice, 
     post(bob, GRAPE_PICKERS)
     post(bob, ELECTRICITY)
 
-    matches = similarity.similar(atelier, WELDERS_AGAIN)
+    matches = engine.similar(atelier, WELDERS_AGAIN)
 
     assert ids(matches)[:1] == [welders.pk]
     assert matches[0].statement == WELDERS
@@ -67,7 +66,7 @@ def test_it_shows_at_most_three_cards_best_first(atelier, alice):
     ):
         post(alice, statement)
 
-    matches = similarity.similar(atelier, WELDERS_AGAIN)
+    matches = engine.similar(atelier, WELDERS_AGAIN)
 
     assert len(matches) == 3
     assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
@@ -77,7 +76,7 @@ def test_an_unrelated_impossible_gets_no_suggestion(atelier, alice):
     post(alice, WELDERS)
     post(alice, GRAPE_PICKERS)
 
-    assert similarity.similar(atelier, "Le prix du carton d'emballage a doublé") == []
+    assert engine.similar(atelier, "Le prix du carton d'emballage a doublé") == []
 
 
 def test_hidden_pending_and_merged_impossibles_are_never_suggested(atelier, alice, bob, charlie):
@@ -90,21 +89,21 @@ def test_hidden_pending_and_merged_impossibles_are_never_suggested(atelier, alic
     pending = post(alice, "Aucun candidat pour nos postes en soudure")
     assert Impossible.objects.get(pk=pending.pk).pending
 
-    assert ids(similarity.similar(atelier, WELDERS_AGAIN)) == [kept.pk]
+    assert ids(engine.similar(atelier, WELDERS_AGAIN)) == [kept.pk]
 
 
 def test_impossibles_of_another_atelier_are_never_suggested(atelier, other_atelier, alice):
     olga = _persona(other_atelier, "Olga", Role.ENTREPRENEUR)
     post(olga, WELDERS)
 
-    assert similarity.similar(atelier, WELDERS_AGAIN) == []
-    assert similarity.similar(other_atelier.pk, WELDERS_AGAIN) != []
+    assert engine.similar(atelier, WELDERS_AGAIN) == []
+    assert engine.similar(other_atelier.pk, WELDERS_AGAIN) != []
 
 
 def test_a_suggestion_never_names_the_author_of_an_anonymous_impossible(atelier, alice):
     secret = post(alice, WELDERS, anonymous=True)
 
-    (match,) = similarity.similar(atelier, WELDERS_AGAIN)
+    (match,) = engine.similar(atelier, WELDERS_AGAIN)
 
     assert match.id == secret.pk
     assert {field.name for field in dataclasses.fields(match)} == {"id", "statement", "category", "score"}
@@ -114,7 +113,7 @@ def test_a_suggestion_never_names_the_author_of_an_anonymous_impossible(atelier,
 def test_the_impossible_being_edited_can_be_left_out(atelier, alice):
     welders = post(alice, WELDERS)
 
-    assert similarity.similar(atelier, WELDERS_AGAIN, exclude=[welders.pk]) == []
+    assert engine.similar(atelier, WELDERS_AGAIN, exclude=[welders.pk]) == []
 
 
 # --- Features: computed once, kept current ---------------------------------------------------
@@ -122,13 +121,13 @@ def test_the_impossible_being_edited_can_be_left_out(atelier, alice):
 
 def test_an_impossible_without_features_is_left_out_until_they_are_computed(atelier, alice):
     welders = post(alice, WELDERS, refresh=False)
-    assert similarity.similar(atelier, WELDERS_AGAIN) == []
+    assert engine.similar(atelier, WELDERS_AGAIN) == []
 
     out = io.StringIO()
     call_command("similarity_features", stdout=out)
 
     assert "1 impossible(s) (re)computed" in out.getvalue()
-    assert ids(similarity.similar(atelier, WELDERS_AGAIN)) == [welders.pk]
+    assert ids(engine.similar(atelier, WELDERS_AGAIN)) == [welders.pk]
     call_command("similarity_features", stdout=out)
     assert "0 impossible(s) (re)computed" in out.getvalue()
 
@@ -137,18 +136,18 @@ def test_an_edit_the_engine_was_not_told_about_is_not_matched_on_the_old_text(at
     impossible = post(alice, WELDERS)
     facilitation.edit_impossible(atelier.pk, impossible.pk, statement=ELECTRICITY, details="", category="energie")
 
-    assert similarity.similar(atelier, WELDERS_AGAIN) == []
-    assert similarity.similar(atelier, "Nos coûts énergétiques explosent, le courant nous ruine") == []
+    assert engine.similar(atelier, WELDERS_AGAIN) == []
+    assert engine.similar(atelier, "Nos coûts énergétiques explosent, le courant nous ruine") == []
 
-    assert similarity.refresh(impossible.pk)
-    (match,) = similarity.similar(atelier, "Nos coûts énergétiques explosent, le courant nous ruine")
+    assert engine.refresh(impossible.pk)
+    (match,) = engine.similar(atelier, "Nos coûts énergétiques explosent, le courant nous ruine")
     assert (match.id, match.statement) == (impossible.pk, ELECTRICITY)
 
 
 def test_features_can_be_computed_once_the_post_commits(atelier, alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         impossible = post(alice, WELDERS, refresh=False)
-        similarity.refresh_on_commit(impossible.pk)
+        engine.refresh_on_commit(impossible.pk)
         assert not ImpossibleFeatures.objects.filter(impossible=impossible).exists()
 
     features = ImpossibleFeatures.objects.get(impossible=impossible)
@@ -157,7 +156,7 @@ def test_features_can_be_computed_once_the_post_commits(atelier, alice, django_c
 
 
 def test_refreshing_an_impossible_that_is_gone_says_so(db):
-    assert similarity.refresh(987654) is False
+    assert engine.refresh(987654) is False
 
 
 # --- Failures and bad input --------------------------------------------------------------
@@ -172,12 +171,12 @@ def test_when_the_engine_fails_callers_get_nothing_rather_than_an_error(atelier,
 
     monkeypatch.setattr(scoring.Board, "signals", broken)
     monkeypatch.setattr(scoring.Board, "pair_scores", broken)
-    assert similarity.similar(atelier, WELDERS_AGAIN) == []
-    assert similarity.likely_duplicates(atelier) == []
-    assert similarity.group(Impossible.objects.all()) == []
+    assert engine.similar(atelier, WELDERS_AGAIN) == []
+    assert engine.likely_duplicates(atelier) == []
+    assert engine.group(Impossible.objects.all()) == []
     monkeypatch.setattr(scoring, "terms", broken)
-    assert similarity.refresh(Impossible.objects.first().pk) is False
-    assert similarity.score(WELDERS, WELDERS_AGAIN) == 0.0
+    assert engine.refresh(Impossible.objects.first().pk) is False
+    assert engine.score(WELDERS, WELDERS_AGAIN) == 0.0
 
 
 HOSTILE = [
@@ -200,11 +199,11 @@ HOSTILE = [
 def test_bad_input_never_breaks_a_look_up(atelier, alice, typed):
     welders = post(alice, WELDERS)
 
-    matches = similarity.similar(atelier, typed)
+    matches = engine.similar(atelier, typed)
 
     assert isinstance(matches, list) and len(matches) <= 3
     assert all(m.id == welders.pk for m in matches)
-    assert 0.0 <= similarity.score(typed, WELDERS) <= 1.0 + 1e-6
+    assert 0.0 <= engine.score(typed, WELDERS) <= 1.0 + 1e-6
 
 
 @pytest.mark.parametrize("typed", [*HOSTILE, "é" * 100_000, "mot " * 50_000])
@@ -229,7 +228,7 @@ def test_the_console_lists_likely_duplicates_best_first_older_first(atelier, ali
     again = post(bob, WELDERS_AGAIN)
     post(bob, GRAPE_PICKERS)
 
-    pairs = similarity.likely_duplicates(atelier)
+    pairs = engine.likely_duplicates(atelier)
 
     assert [(p.first_id, p.second_id) for p in pairs] == [(welders.pk, again.pk)]
     assert (pairs[0].first_statement, pairs[0].second_statement) == (WELDERS, WELDERS_AGAIN)
@@ -242,7 +241,7 @@ def test_a_dismissed_pair_is_no_longer_proposed(atelier, alice, bob, facilitator
     facilitation.dismiss_duplicate(atelier.pk, again.pk, welders.pk, user=facilitator.user)
     facilitation.dismiss_duplicate(atelier.pk, welders.pk, again.pk, user=facilitator.user)
 
-    assert similarity.likely_duplicates(atelier) == []
+    assert engine.likely_duplicates(atelier) == []
     (dismissed,) = DismissedDuplicate.objects.all()
     assert (dismissed.first_id, dismissed.second_id, dismissed.dismissed_by) == (
         welders.pk,
@@ -280,7 +279,7 @@ def test_a_merged_duplicate_leaves_the_console_list(atelier, alice, bob):
 
     facilitation.merge_impossibles(atelier.pk, welders.pk, again.pk)
 
-    assert similarity.likely_duplicates(atelier) == []
+    assert engine.likely_duplicates(atelier) == []
 
 
 # --- group() and score(): the observatoire -----------------------------------------------
@@ -296,15 +295,15 @@ def test_themes_are_grouped_across_ateliers_from_visible_impossibles_only(atelie
     hidden = post(bob, "On ne trouve pas de soudeurs qualifiés")
     facilitation.set_impossible_hidden(atelier.pk, hidden.pk, hidden=True)
 
-    groups = similarity.group([welders, welders_elsewhere.pk, power, power_elsewhere, alone, hidden])
+    groups = engine.group([welders, welders_elsewhere.pk, power, power_elsewhere, alone, hidden])
 
     assert sorted(groups) == sorted([[welders.pk, welders_elsewhere.pk], [power.pk, power_elsewhere.pk]])
-    assert sorted(similarity.group(Impossible.objects.all())) == sorted(groups)
+    assert sorted(engine.group(Impossible.objects.all())) == sorted(groups)
 
 
 def test_the_pairwise_score_is_symmetric_and_bounded():
-    forward = similarity.score(WELDERS, WELDERS_AGAIN)
-    assert forward == pytest.approx(similarity.score(WELDERS_AGAIN, WELDERS), abs=1e-6)
+    forward = engine.score(WELDERS, WELDERS_AGAIN)
+    assert forward == pytest.approx(engine.score(WELDERS_AGAIN, WELDERS), abs=1e-6)
     assert forward >= scoring.SUGGEST_THRESHOLD
-    assert similarity.score(WELDERS, ELECTRICITY) < scoring.SUGGEST_THRESHOLD
-    assert similarity.score(WELDERS, WELDERS) == pytest.approx(1.0, abs=1e-5)
+    assert engine.score(WELDERS, ELECTRICITY) < scoring.SUGGEST_THRESHOLD
+    assert engine.score(WELDERS, WELDERS) == pytest.approx(1.0, abs=1e-5)

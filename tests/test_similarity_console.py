@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from boards import similarity
 from boards.live import messages, protocol
 from boards.models import Atelier, DismissedDuplicate, Impossible, Precision
 from boards.services import participation
+from boards.similarity import engine
 from tests.conftest import post_impossible
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ HOSTILE = 'Impossible de recruter des soudeurs <script>alert("x")</script> {{ se
 
 def card(persona, statement: str) -> Impossible:
     impossible = post_impossible(persona.participant, statement)
-    assert similarity.refresh(impossible.pk)
+    assert engine.refresh(impossible.pk)
     return impossible
 
 

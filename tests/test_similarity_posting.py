@@ -12,7 +12,6 @@ import re
 
 import pytest
 
-from boards import similarity
 from boards.models import Category, Impossible, ImpossibleFeatures, Reach, Role
 from boards.services import facilitation
 from boards.similarity import engine, scoring
@@ -53,7 +52,7 @@ def test_a_correction_recomputes_the_features(atelier, alice, django_capture_on_
             atelier.pk, impossible.pk, statement=WELDERS, details="", category=Category.RECRUITMENT
         )
     assert ImpossibleFeatures.objects.get(impossible=impossible).statement == WELDERS
-    assert [m.id for m in similarity.similar(atelier, WELDERS_AGAIN)] == [impossible.pk]
+    assert [m.id for m in engine.similar(atelier, WELDERS_AGAIN)] == [impossible.pk]
 
 
 def test_posting_still_works_when_the_engine_raises(
@@ -87,7 +86,7 @@ HOSTILE = 'Impossible de recruter des soudeurs <script>alert("x")</script> {{ se
 def card(persona, statement: str = WELDERS, **extra) -> Impossible:
     """An impossible already on the board, with its features computed."""
     impossible = post_impossible(persona.participant, statement, **extra)
-    assert similarity.refresh(impossible.pk)
+    assert engine.refresh(impossible.pk)
     return impossible
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from boards import similarity
 from boards.models import Category, Impossible, Reach, Theme
 from boards.services import observatoire as services
+from boards.similarity import engine
 
 MIN_ATELIERS = 2
 
@@ -53,8 +53,8 @@ def _name(members: list[dict]) -> str:
 
 def suggest() -> Outcome:
     queryset = counted()
-    similarity.refresh_all(queryset)
-    groups = similarity.group(queryset)
+    engine.refresh_all(queryset)
+    groups = engine.group(queryset)
     ids = [pk for group in groups for pk in group]
     rows = {
         row["pk"]: row

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from boards import similarity, territories
+from boards import territories
 from boards.live import publish
 from boards.live.protocol import Event
 from boards.models import (
@@ -31,6 +31,7 @@ from boards.models import (
 )
 from boards.phases import Phase
 from boards.services.core import NotFound, begin_write, clean, get_impossible
+from boards.similarity import engine
 
 TIMER_MAX = timedelta(hours=3)
 ATELIER_FIELDS = (
@@ -378,7 +379,7 @@ def edit_impossible(atelier_id: int, impossible_id: int, *, statement: str, deta
         )
         if not updated:
             raise NotFound
-        similarity.refresh_on_commit(impossible.pk)  # compared on its new words from now on
+        engine.refresh_on_commit(impossible.pk)  # compared on its new words from now on
         publish.on_commit(atelier_id, state.version, {"type": Event.IMPOSSIBLE_EDITED, "impossible": impossible.pk})
 
 

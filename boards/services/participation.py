@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from boards import phases, similarity
+from boards import phases
 from boards.live import publish
 from boards.live.protocol import Event
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision, Reach
@@ -21,6 +21,7 @@ from boards.services.core import (
     require,
 )
 from boards.services.core import clean as _clean
+from boards.similarity import engine
 
 
 def join_atelier(atelier: Atelier, *, name: str, organisation: str, role: str) -> Participant:
@@ -96,7 +97,7 @@ def post_impossible(
         impossible.save()
         # Its « Ça ressemble à… » features, once committed (a pending one is
         # ready the moment it is approved). Never fails nor undoes the post.
-        similarity.refresh_on_commit(impossible.pk)
+        engine.refresh_on_commit(impossible.pk)
         event = Event.IMPOSSIBLE_SUBMITTED if impossible.pending else Event.IMPOSSIBLE_POSTED
         publish.on_commit(participant.atelier_id, state.version, {"type": event, "impossible": impossible.pk})
     return impossible

@@ -1,38 +1,16 @@
 """« Ça ressemble à… »: recognise the same impossible in other words (French).
 
-    from boards import similarity
+    from boards.similarity import engine
 
-    similarity.similar(atelier, text)          # -> list[Match], at most 3, for the posting flow
-    similarity.likely_duplicates(atelier)      # -> list[Pair], for the facilitators' console
-    similarity.group(impossibles)              # -> list[list[int]], themes for the observatoire
-    similarity.score(text_a, text_b)           # -> float in [0, 1]
-    similarity.refresh(impossible_id)          # after an impossible is posted or edited
-    similarity.refresh_on_commit(impossible_id)
+    engine.similar(atelier, text)          # -> list[Match], at most 3, for the posting flow
+    engine.likely_duplicates(atelier)      # -> list[Pair], for the facilitators' console
+    engine.group(impossibles)              # -> list[list[int]], themes for the observatoire
+    engine.score(text_a, text_b)           # -> float in [0, 1]
+    engine.refresh(impossible_id)          # after an impossible is posted or edited
+    engine.refresh_on_commit(impossible_id)
 
-None of them raises. How it works, how it was chosen and measured:
-docs/similarity.md. The names resolve lazily so that the text analysis and
-the evaluation (python -m boards.similarity.evaluate) run without Django.
+None of them raises. The text analysis (`text`, `thesaurus`, `scoring`) and
+the evaluation (python -m boards.similarity.evaluate) need no Django; `engine`
+reads and writes the database. How it works, how it was chosen and measured:
+docs/similarity.md.
 """
-
-from __future__ import annotations
-
-__all__ = [
-    "Match",
-    "Pair",
-    "group",
-    "likely_duplicates",
-    "refresh",
-    "refresh_all",
-    "refresh_on_commit",
-    "score",
-    "similar",
-    "warm_up",
-]
-
-
-def __getattr__(name: str):
-    if name in __all__:
-        from boards.similarity import engine
-
-        return getattr(engine, name)
-    raise AttributeError(f"module 'boards.similarity' has no attribute {name!r}")

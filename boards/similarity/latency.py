@@ -68,7 +68,6 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(n: int) -> dict[str, float]:
-    from boards import similarity
     from boards.models import Atelier, Category, Impossible, Participant, Role
     from boards.services import participation
     from boards.similarity import engine, evaluate
@@ -80,15 +79,15 @@ def measure(n: int) -> dict[str, float]:
         for i, s in enumerate(statements(n))
     )
     started = time.perf_counter()
-    similarity.refresh_all(Impossible.objects.filter(atelier=atelier))
+    engine.refresh_all(Impossible.objects.filter(atelier=atelier))
     backfill = time.perf_counter() - started
 
     queries = evaluate.load().post_texts + HOSTILE
-    similarity.similar(atelier, queries[0])  # warm: thesaurus read, features cached
+    engine.similar(atelier, queries[0])  # warm: thesaurus read, features cached
     timings = []
     for query in queries:
         started = time.perf_counter()
-        similarity.similar(atelier, query)
+        engine.similar(atelier, query)
         timings.append(1000 * (time.perf_counter() - started))
     hostile = timings[-len(HOSTILE) :]
     after_post = []
@@ -96,17 +95,17 @@ def measure(n: int) -> dict[str, float]:
         new = Impossible.objects.create(
             atelier=atelier, author=author, statement=query or "x", category=Category.OTHER, submission_key=f"n{i}"
         )
-        similarity.refresh(new.pk)
+        engine.refresh(new.pk)
         started = time.perf_counter()
-        similarity.similar(atelier, queries[-1 - i])
+        engine.similar(atelier, queries[-1 - i])
         after_post.append(1000 * (time.perf_counter() - started))
     engine._prepared_cache.clear()
     engine._board_cache.clear()
     started = time.perf_counter()
-    similarity.similar(atelier, queries[1])
+    engine.similar(atelier, queries[1])
     cold = 1000 * (time.perf_counter() - started)
     started = time.perf_counter()
-    pairs = similarity.likely_duplicates(atelier)
+    pairs = engine.likely_duplicates(atelier)
     duplicates = 1000 * (time.perf_counter() - started)
     Participant.objects.filter(pk=author.pk).delete()
     atelier.delete()

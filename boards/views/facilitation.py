@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from boards import qr, reads, similarity
+from boards import qr, reads
 from boards.access import facilitator_required
 from boards.forms import AtelierForm, EditImpossibleForm, TeamForm, TimerForm
 from boards.live import presence
@@ -31,6 +31,7 @@ from boards.models import ActionStatus, Atelier, HelpOffer, Impossible, Particip
 from boards.phases import PLANNING_PHASES, Phase
 from boards.services import facilitation
 from boards.services.core import NotFound
+from boards.similarity import engine
 from boards.views import answers
 
 if TYPE_CHECKING:
@@ -244,7 +245,7 @@ DUPLICATES_SHOWN = 20
 def _likely_duplicates(atelier: Atelier, published: list[Impossible]) -> list[Duplicate]:
     by_id = {impossible.pk: impossible for impossible in published}
     shown = []
-    for pair in similarity.likely_duplicates(atelier, limit=DUPLICATES_SHOWN):
+    for pair in engine.likely_duplicates(atelier, limit=DUPLICATES_SHOWN):
         first, second = by_id.get(pair.first_id), by_id.get(pair.second_id)
         if first is None or second is None:
             continue  # changed since: the next refresh says

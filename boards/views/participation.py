@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import phases, ratelimit, reads, similarity
+from boards import phases, ratelimit, reads
 from boards.access import (
     TooManyAttempts,
     find_by_code,
@@ -34,6 +34,7 @@ from boards.models import Atelier, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
 from boards.services import participation, plan
 from boards.services.core import NotFound, Refused
+from boards.similarity import engine
 from boards.views import answers
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ def _suggestions(participant: Participant, form: ImpossibleForm) -> list[Impossi
         return []
     try:
         own = Impossible.objects.filter(author=participant).values_list("pk", flat=True)
-        matches = similarity.similar(atelier, form.cleaned_data["statement"], exclude=list(own))
+        matches = engine.similar(atelier, form.cleaned_data["statement"], exclude=list(own))
         found = {
             impossible.pk: impossible
             for impossible in Impossible.objects.visible()

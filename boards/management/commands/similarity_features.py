@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from boards import similarity
 from boards.models import Atelier, Impossible
+from boards.similarity import engine
 
 
 class Command(BaseCommand):
@@ -24,5 +24,5 @@ class Command(BaseCommand):
                 queryset = queryset.filter(atelier=Atelier.objects.get(code=atelier.strip().upper()))
             except Atelier.DoesNotExist:
                 raise CommandError(f"no atelier with code {atelier!r}") from None
-        written = similarity.refresh_all(queryset, force=force)
+        written = engine.refresh_all(queryset, force=force)
         self.stdout.write(f"{written} impossible(s) (re)computed, out of {queryset.count()}.")
