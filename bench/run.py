@@ -45,6 +45,7 @@ from bench.procs import (
     Daphne,
     backing_processes,
     cpu_delta,
+    cpu_seconds,
     free_port,
     python_module,
     rss_bytes,
@@ -107,12 +108,21 @@ class Plan:
     # « Ça ressemble à… » (bench/similar.py): board sizes, on the same databases as the page.
     similar_sizes: list[int] = field(default_factory=lambda: [500])
     ramp_down: list[float] = field(default_factory=lambda: list(RAMP_DOWN))
+    # The first minute (bench/first_minute.py): phones joining, over seconds.
+    first_minute: tuple[int, float] | None = (300, 30.0)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     if args.mode == "smoke":
         plan = Plan(
-            "smoke", {"embedded": {20: [10.0]}}, {}, events=10, page_sizes=[0, 10], page_runs=2, similar_sizes=[]
+            "smoke",
+            {"embedded": {20: [10.0]}},
+            {},
+            events=10,
+            page_sizes=[0, 10],
+            page_runs=2,
+            similar_sizes=[],
+            first_minute=(20, 2.0),
         )
     elif args.mode == "full":
         rates = [1.0, 5.0, 20.0]
@@ -123,8 +133,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan = Plan("full", matrix, ramp, events=200)
     else:
         matrix = {
-            "embedded": {100: [5.0, 20.0], 500: [5.0, 20.0]},
-            "redis-1": {100: [5.0, 20.0], 500: [5.0, 20.0]},
+            "embedded": {100: [5.0, 20.0], 500: [5.0, 20.0], 1000: [5.0]},
+            "redis-1": {100: [5.0, 20.0], 500: [5.0, 20.0], 1000: [5.0]},
             "redis-2": {2000: [2.0]},
         }
         ramp = {"embedded": {500: [10.0, 40.0, 80.0]}, "redis-1": {500: [10.0, 40.0, 80.0]}}
@@ -154,6 +164,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan.page_sizes = []
     if args.no_similar:
         plan.similar_sizes = []
+    if args.no_first_minute:
+        plan.first_minute = None
     plan.matrix = {key: value for key, value in plan.matrix.items() if value}
     return plan
 
@@ -770,6 +782,44 @@ class Harness:
             self.results.setdefault("similar", {})[backend] = json.loads(out.read_text())
             self.save()
 
+    def run_first_minute(self, phones: int, seconds: float) -> None:
+        """`phones` join one daphne within `seconds` (bench/first_minute.py), on
+        each backend of the one-process set-ups planned; the server's CPU over
+        the minute, divided by the joins, is what a join costs."""
+        for key in [key for key in self.plan.matrix if SETUPS[key].processes == 1]:
+            backend = "postgres" if SETUPS[key].backing else "sqlite"
+            self.prepare(backend)
+            atelier = self.create_atelier(backend, 0)
+            log_path = self.tmp / f"daphne-first-minute-{key}.log"
+            server = start_daphne(self.children, self.env(backend), log_path, self.app_dir, "daphne-first-minute")
+            try:
+                warm_socket(f"{server.ws_url}/ws/a/{atelier['code']}/?lang=fr&v=", server.url, atelier)
+                time.sleep(self.settle)
+                self.log(f"{key}: {phones} phones join within {seconds:g} s")
+                out = self.tmp / f"first-minute-{key}.json"
+                cpu_before = cpu_seconds(server.child.pid)
+                self.run_django(
+                    backend,
+                    python_module(
+                        "bench.first_minute",
+                        *("--url", server.url, "--code", atelier["code"], "--phones", str(phones)),
+                        *("--seconds", f"{seconds:g}", "--out", str(out)),
+                    ),
+                    f"first-minute-{key}",
+                    seconds + 300,
+                )
+                result = json.loads(out.read_text())
+                result["server_cpu_ms_per_join"] = (cpu_seconds(server.child.pid) - cpu_before) * 1000 / phones
+            finally:
+                self.children.stop(server.child)
+            result["server_log"] = scan_log(log_path)
+            self.results.setdefault("first_minute", {})[key] = result
+            self.log(
+                f"  live {result['live']}/{phones}, failed first try {result['failed_first_try']}, join to live p99 "
+                f"{fmt(result['join_to_live_ms']['p99'])} ms, {result['server_cpu_ms_per_join']:.1f} ms CPU per join"
+            )
+            self.save()
+
     # --- Everything ---------------------------------------------------------------------
 
     def save(self) -> None:
@@ -780,6 +830,8 @@ class Harness:
         try:
             for key in self.plan.matrix:
                 self.run_setup(SETUPS[key])
+            if self.plan.first_minute:
+                self.run_first_minute(*self.plan.first_minute)
             if self.plan.floor:
                 self.run_floor()
             if self.plan.page_sizes:
@@ -950,6 +1002,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument("--no-page", action="store_true")
     parser.add_argument("--no-similar", action="store_true", help="skip « Ça ressemble à… » (bench/similar.py)")
+    parser.add_argument("--no-first-minute", action="store_true", help="skip the room joining (bench/first_minute.py)")
     parser.add_argument("--ping", type=float, default=25.0, help="client ping interval, s (board.js: 25; 0: none)")
     parser.add_argument("--connect-concurrency", type=int, default=100, help="sockets opening at once per worker")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))

@@ -2,7 +2,9 @@
 
 ``python -m bench --smoke`` starts one daphne on its own SQLite file with the
 in-memory layer, opens 20 real sockets, writes 10 events and runs the floor
-server the same way. Every push must reach every client. The real benchmark
+server the same way; then 20 phones join through the forms and open their
+sockets (the first minute). Every push must reach every client, and every
+phone must be live at its first try. The real benchmark
 (``make bench``) is not part of the test suite.
 """
 
@@ -58,4 +60,8 @@ def test_the_benchmark_smoke_run_reaches_every_client(tmp_path: Path) -> None:
     page = data["page"]["sqlite"]["rows"]
     assert [row["impossibles"] for row in page] == [0, 10]
     assert all(row["status"] == 200 and row["page"]["queries"] > 0 for row in page), page
+    joined = data["first_minute"]["embedded"]
+    assert (joined["phones"], joined["live"], joined["failed_first_try"]) == (20, 20, 0), joined["errors"]
+    assert joined["join_to_live_ms"]["count"] == 20 and joined["closed_early"] == 0
+    assert joined["server_cpu_ms_per_join"] > 0
     assert elapsed < TIMEOUT
