@@ -24,13 +24,6 @@ if [ "${1:-}" = "--quick" ]; then
   exec env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "${XDIST[@]}" -m "not browser and not servers and not faults" "$@"
 fi
 
-# The fault scenarios (tests/test_faults.py) break real servers for a minute
-# at a time, and the `production` scenarios load the shared counters of a
-# real deployment: they run once, in the second run, against the production
-# topology. Arguments given to `make test` come after and may override -m.
-echo "== Test run 1/2: SQLite + in-memory channel layer (fault and production scenarios: run 2)"
-env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "${XDIST[@]}" -m "not faults and not production" "$@"
-
 reachable() {
   "$PY" - "$PG_URL" "$REDIS" <<'PY'
 import sys, socket
@@ -44,17 +37,53 @@ for url in sys.argv[1:]:
 PY
 }
 
+backends=true
 if ! why=$(reachable 2>&1); then
   if [ "${CI:-}" = "true" ]; then
     echo "PostgreSQL and Redis are required in CI: $why" >&2
     exit 1
   fi
-  echo "== Test run 2/2 SKIPPED: $why (start PostgreSQL and Redis to run it)"
+  backends=false
+fi
+
+# The fault scenarios (tests/test_faults.py) cut real servers for up to a
+# minute at a time: mostly waiting, so they run beside run 1, in one process
+# of their own on PostgreSQL + Redis (their own redis-server, a TCP proxy in
+# front of their own test database). Arguments given to `make test` come
+# after and may override -m.
+faults_pid=""
+faults_log=""
+if $backends; then
+  faults_log=$(mktemp -t cerveau-faults.XXXXXX)
+  echo "== Fault scenarios (PostgreSQL + Redis): started beside run 1, reported at the end"
+  DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" "$PY" -m pytest -p no:xdist -m faults "$@" >"$faults_log" 2>&1 &
+  faults_pid=$!
+  trap '[ -n "$faults_pid" ] && kill "$faults_pid" 2>/dev/null; rm -f "$faults_log"' EXIT
+fi
+
+# The `production` scenarios load the shared counters of a real deployment:
+# they run once, in run 2, against the production topology.
+echo "== Test run 1/2: SQLite + in-memory channel layer (fault and production scenarios: PostgreSQL + Redis)"
+env -u DATABASE_URL -u REDIS_URL "$PY" -m pytest "${XDIST[@]}" -m "not faults and not production" "$@"
+
+if ! $backends; then
+  echo "== Test run 2/2 SKIPPED: $why (start PostgreSQL and Redis to run it and the fault scenarios)"
   exit 0
 fi
 
 # Tests marked `once` (templates, docs, deploy checks, layout and accessibility
 # in the browser, the benchmark's own embedded run) give the same answer on
 # any backend: they ran in the first run.
-echo "== Test run 2/2: PostgreSQL + Redis (channels-redis), fault scenarios included"
-DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" "$PY" -m pytest "${XDIST[@]}" -m "not once" "$@"
+echo "== Test run 2/2: PostgreSQL + Redis (channels-redis)"
+DATABASE_URL="$PG_URL" REDIS_URL="$REDIS" "$PY" -m pytest "${XDIST[@]}" -m "not once and not faults" "$@"
+
+echo "== Fault scenarios (PostgreSQL + Redis), run beside run 1:"
+status=0
+wait "$faults_pid" || status=$?
+faults_pid=""
+cat "$faults_log"
+# 5: no test selected (arguments that leave out tests/test_faults.py).
+if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
+  echo "The fault scenarios failed (exit $status)" >&2
+  exit "$status"
+fi

@@ -12,7 +12,8 @@ import pytest
 
 from tests import servers, test_browser, test_browser_outbox
 
-pytestmark = pytest.mark.browser
+# The page's own banner: the same on any backend.
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 live_atelier = servers.live_atelier
 browser = test_browser.browser

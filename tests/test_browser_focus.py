@@ -14,7 +14,9 @@ import pytest
 
 from tests import servers, test_browser
 
-pytestmark = pytest.mark.browser
+# What the page does with a push it got: the same on any backend (pushes through
+# Redis are tested in the second run by test_browser.py and test_two_processes.py).
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 daphne_server = servers.daphne_server
 live_atelier = servers.live_atelier

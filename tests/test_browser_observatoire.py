@@ -17,7 +17,8 @@ from tests import scene, servers
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.browser
+# Public pages read the same on any backend (their figures are tested on both).
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 django_db_setup = scene.django_db_setup
 daphne_server = servers.daphne_server

@@ -13,7 +13,9 @@ import pytest
 from tests import servers
 from tests.test_browser import LIVE_MS, Phone, browser  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.browser
+# The suggestions' screen: the same on any backend (the engine on PostgreSQL is
+# tests/test_similarity_posting.py's, run on both).
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 daphne_server = servers.daphne_server
 live_atelier = servers.live_atelier

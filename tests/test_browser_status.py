@@ -16,7 +16,9 @@ import pytest
 
 from tests import servers, test_browser
 
-pytestmark = pytest.mark.browser
+# The page's status line, fed by the process's own beats: the same on any backend
+# (Redis going away is tests/test_faults.py's).
+pytestmark = [pytest.mark.browser, pytest.mark.once]
 
 daphne_server = servers.daphne_server
 live_atelier = servers.live_atelier

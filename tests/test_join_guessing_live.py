@@ -1,7 +1,7 @@
 """A guessing attack on a real server while a full room works.
 
 500 participants behind the venue's one address have joined; an attacker at
-that same address and at 20 other networks sends 5,000 wrong codes while the
+that same address and at 20 other networks sends 2,000 wrong codes while the
 room posts and says « moi aussi ». Nobody in the room meets a 429, a newcomer
 scanning the room's QR code still joins, and the attacker is refused alike
 for right and wrong codes. Clients send from distinct loopback addresses,
@@ -24,7 +24,7 @@ from boards.services import participation
 from tests import servers
 from tests.servers import Visitor, new_http_client
 
-# 500 phones and 5,000 wrong codes: run against the production topology, where
+# 500 phones and 2,000 wrong codes: run against the production topology, where
 # the limiter's counters live in Redis and are shared by every process. The
 # limiter's rules are tested on both backends in tests/test_join_guessing.py.
 pytestmark = [pytest.mark.servers, pytest.mark.production]
@@ -36,7 +36,7 @@ live_atelier = servers.live_atelier
 
 CSRF_SECRET = "k" * 32
 ROOM = 500
-WRONG_CODES = 5000
+WRONG_CODES = 2000
 OTHER_NETWORKS = 20
 
 

@@ -47,6 +47,9 @@ SCALING_ENV = (
 )
 PG = "postgres://cerveau:secret@10.0.0.9:5432/cerveau"
 
+# Each environment is read afresh, whatever the run's own backend.
+pytestmark = pytest.mark.once
+
 
 @pytest.fixture
 def load_settings(monkeypatch):
