@@ -10,6 +10,8 @@ the ASGI send.
 from __future__ import annotations
 
 import asyncio
+import socket
+from types import SimpleNamespace
 
 import pytest
 from django.utils.html import escape
@@ -48,9 +50,9 @@ def test_daphne_frames_each_push_once_for_every_socket_of_a_group(daphne_server,
         assert live.next_versioned().version == start + 2
 
     log = daphne_server.log_path.read_text()
-    assert "live pushes are framed once per group and written to daphne's connections" in log, (
-        "daphne no longer hands connections the send boards/live/wire.py recognises: "
-        f"pushes are framed per socket.\n{daphne_server.log_tail(3000)}"
+    assert "live pushes are framed once per group and written straight to daphne's sockets" in log, (
+        "daphne (or Twisted, or autobahn) no longer looks the way boards/live/wire.py expects: "
+        f"pushes take a slower way.\n{daphne_server.log_tail(3000)}"
     )
     assert "push to a closing socket" not in log
 
@@ -101,3 +103,67 @@ def test_a_send_that_is_not_daphnes_has_no_wire():
 
     assert wire.wire_of(send) is None
     assert wire.wire_of(print) is None
+
+
+class Protocol:
+    """What Wire.write reads of autobahn's protocol; prepared frames are kept."""
+
+    STATE_OPEN = state = 3
+    _perMessageCompress = None
+
+    def __init__(self, transport) -> None:
+        self.transport = transport
+        self.send_queue: list = []
+        self.prepared: list = []
+
+    def sendPreparedMessage(self, frame) -> None:
+        self.prepared.append(frame)
+
+
+def direct_wire(transport) -> wire.Wire:
+    """A Wire to a connection that daphne knows and autobahn sees open."""
+    protocol = Protocol(transport)
+    return wire.Wire(SimpleNamespace(connections={protocol: {}}), protocol, direct=True)
+
+
+class Transport:
+    """What Wire.write reads of Twisted's tcp.Connection, over a real socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+        self.connected, self.disconnecting = True, False
+        self.dataBuffer, self.offset, self._tempDataBuffer = b"", 0, []
+        self.buffered: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffered.append(bytes(data))
+        self._tempDataBuffer.append(bytes(data))
+
+
+def test_a_frame_goes_straight_to_the_socket_and_what_it_does_not_take_waits_in_order():
+    ours, phone = socket.socketpair()
+    ours.setblocking(False)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    transport = Transport(ours)
+    connection = direct_wire(transport)
+    small, big = wire.frame("<div>un</div>"), wire.frame("x" * 4_000_000)
+
+    connection.write(small)
+    assert phone.recv(100) == small.payloadHybi and transport.buffered == []
+
+    # The socket takes part of a big frame; Twisted's buffer gets the rest,
+    # and from then on every frame queues behind it, in order.
+    connection.write(big)
+    assert len(transport.buffered) == 1
+    taken = len(big.payloadHybi) - len(transport.buffered[0])
+    assert 0 < taken < len(big.payloadHybi)
+    assert transport.buffered[0] == big.payloadHybi[taken:]
+    connection.write(small)
+    assert connection.protocol.prepared == [small]
+
+    # A closed connection gets nothing.
+    connection.server.connections[connection.protocol]["disconnected"] = 1.0
+    connection.write(small)
+    assert connection.protocol.prepared == [small]
+    ours.close()
+    phone.close()

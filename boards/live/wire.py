@@ -29,6 +29,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from autobahn.websocket.protocol import PreparedMessage
+from twisted.internet import tcp  # installs no reactor (daphne.server does)
 
 if TYPE_CHECKING:
     from daphne.server import Server
@@ -40,13 +41,24 @@ SCOPE_KEY = "cerveau.wire"
 
 
 class Wire:
-    """One daphne WebSocket connection, written to without the ASGI chain."""
+    """One daphne WebSocket connection, written to without the ASGI chain.
 
-    __slots__ = ("protocol", "server")
+    `direct`: the connection is a plain TCP one (Twisted's `tcp.Connection`,
+    no compression negotiated). A frame then goes straight to the socket
+    when nothing is queued before it, as asyncio's own transports do, and
+    only what the socket does not take waits in Twisted's buffer. Through
+    Twisted's `write` every frame would cost a writer registered with the
+    event loop, a loop turn and a writer removed again: most of a push's cost
+    per socket (docs/benchmarks.md). Otherwise (TLS terminated by daphne,
+    compression) the frame goes through autobahn's `sendPreparedMessage`.
+    """
 
-    def __init__(self, server: Server, protocol: WebSocketProtocol) -> None:
+    __slots__ = ("direct", "protocol", "server")
+
+    def __init__(self, server: Server, protocol: WebSocketProtocol, *, direct: bool) -> None:
         self.server = server
         self.protocol = protocol
+        self.direct = direct
 
     @property
     def open(self) -> bool:
@@ -60,8 +72,30 @@ class Wire:
         )
 
     def write(self, frame: PreparedMessage) -> None:
-        if self.open:
-            self.protocol.sendPreparedMessage(frame)
+        if not self.open:
+            return
+        protocol = self.protocol
+        transport = protocol.transport
+        if not (
+            self.direct
+            and protocol._perMessageCompress is None
+            and not protocol.send_queue
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataBuffer
+            and len(transport.dataBuffer) == transport.offset
+        ):
+            protocol.sendPreparedMessage(frame)
+            return
+        data = frame.payloadHybi
+        try:
+            sent = transport.socket.send(data)
+        except OSError:
+            # Full (EAGAIN) or failing: Twisted's buffer takes it, and Twisted
+            # notices a failed connection at its next write.
+            sent = 0
+        if sent < len(data):
+            transport.write(data[sent:])
 
 
 def frame(text: str) -> PreparedMessage:
@@ -81,13 +115,23 @@ def wire_of(send: Any) -> Wire | None:
     server = getattr(send.func, "__self__", None)
     handler = getattr(send.func, "__func__", None)
     connection = send.args[0]
-    if (
+    if not (
         isinstance(server, server_class)
         and handler is server_class.handle_reply
         and isinstance(connection, protocol_class)
     ):
-        return Wire(server, connection)
-    return None
+        return None
+    return Wire(server, connection, direct=plain_tcp(connection))
+
+
+def plain_tcp(connection: WebSocketProtocol) -> bool:
+    """Whether frames can go straight to the connection's socket (Wire.write)."""
+    transport = getattr(connection, "transport", None)
+    return (
+        isinstance(transport, tcp.Connection)
+        and all(hasattr(connection, name) for name in ("_perMessageCompress", "send_queue"))
+        and all(hasattr(transport, name) for name in ("socket", "dataBuffer", "offset", "_tempDataBuffer"))
+    )
 
 
 class FindWire:
@@ -111,7 +155,9 @@ class FindWire:
         if cls.said:
             return
         cls.said = True
-        if wire is not None:
-            logger.info("live pushes are framed once per group and written to daphne's connections")
+        if wire is not None and wire.direct:
+            logger.info("live pushes are framed once per group and written straight to daphne's sockets")
+        elif wire is not None:
+            logger.info("live pushes are framed once per group and written to daphne's connections by autobahn")
         else:
             logger.info("live pushes go through each socket's ASGI send (not daphne, or not the daphne expected)")
