@@ -396,7 +396,8 @@ def generated(results: dict[str, Any], json_path: Path | None) -> str:
         lines.append(f"| {row['target']} | {row['measured']} | {met} |")
     lines += [
         "",
-        "Latencies in ms, from the writer sending the HTTP request to a client receiving the matching push, "
+        "Latencies in ms, from when the write was due (the writer's schedule, not when it could send it) to a "
+        "client receiving the matching push, "
         "over every (event, client) pair; *last client p99*: per event, the delay until the last of the N "
         "clients had it. *÷ floor*: the same figure for the floor at the same N and rate.",
         "",
