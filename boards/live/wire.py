@@ -12,7 +12,8 @@ autobahn `WebSocketServerProtocol`: autobahn frames a message once
 `FindWire`, the outermost ASGI middleware, recognises that `send` and leaves
 a `Wire` to the connection in the scope; the relay frames each push once and
 writes it to every socket that has one, with daphne's own checks (the
-connection is still known to the server, open, not disconnecting).
+connection is still known to the server, open, not disconnecting), straight
+to the socket on plain TCP (`Wire.write`).
 
 Anywhere else (Channels' test communicators, another ASGI server, a daphne
 whose `send` no longer looks like this) the scope holds no wire and pushes
