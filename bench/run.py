@@ -96,6 +96,10 @@ SETUPS = {
 }
 
 
+# What --only may choose: the rooms (matrix and ramp) and the other steps.
+STEPS = ("rooms", "first-minute", "floor", "page", "similar")
+
+
 @dataclass
 class Plan:
     mode: str
@@ -110,6 +114,8 @@ class Plan:
     ramp_down: list[float] = field(default_factory=lambda: list(RAMP_DOWN))
     # The first minute (bench/first_minute.py): phones joining, over seconds.
     first_minute: tuple[int, float] | None = (300, 30.0)
+    # The set-ups chosen, whether or not their rooms are measured (--only).
+    setups: list[str] = field(default_factory=list)
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -167,6 +173,17 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if args.no_first_minute:
         plan.first_minute = None
     plan.matrix = {key: value for key, value in plan.matrix.items() if value}
+    plan.setups = list(plan.matrix)
+    if args.only:
+        only = set(args.only.split(","))
+        if only - set(STEPS):
+            raise SystemExit(f"unknown step(s) {sorted(only - set(STEPS))}: choose among {list(STEPS)}")
+        if "rooms" not in only:
+            plan.matrix, plan.ramp = {}, {}
+        plan.floor = plan.floor and "floor" in only
+        plan.page_sizes = plan.page_sizes if "page" in only else []
+        plan.similar_sizes = plan.similar_sizes if "similar" in only else []
+        plan.first_minute = plan.first_minute if "first-minute" in only else None
     return plan
 
 
@@ -756,7 +773,7 @@ class Harness:
     def run_page(self) -> None:
         sizes = ",".join(str(size) for size in self.plan.page_sizes)
         backends = ["sqlite"]
-        if any(SETUPS[key].backing for key in self.plan.matrix) or self.plan.mode != "smoke":
+        if any(SETUPS[key].backing for key in self.plan.setups) or self.plan.mode != "smoke":
             backends.append("postgres")
         for backend in backends:
             self.prepare(backend)
@@ -770,7 +787,7 @@ class Harness:
     def run_similar(self) -> None:
         sizes = ",".join(str(size) for size in self.plan.similar_sizes)
         backends = ["sqlite"]
-        if any(SETUPS[key].backing for key in self.plan.matrix) or self.plan.mode != "smoke":
+        if any(SETUPS[key].backing for key in self.plan.setups) or self.plan.mode != "smoke":
             backends.append("postgres")
         for backend in backends:
             self.prepare(backend)
@@ -786,7 +803,7 @@ class Harness:
         """`phones` join one daphne within `seconds` (bench/first_minute.py), on
         each backend of the one-process set-ups planned; the server's CPU over
         the minute, divided by the joins, is what a join costs."""
-        for key in [key for key in self.plan.matrix if SETUPS[key].processes == 1]:
+        for key in [key for key in self.plan.setups if SETUPS[key].processes == 1]:
             backend = "postgres" if SETUPS[key].backing else "sqlite"
             self.prepare(backend)
             atelier = self.create_atelier(backend, 0)
@@ -1003,6 +1020,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-page", action="store_true")
     parser.add_argument("--no-similar", action="store_true", help="skip « Ça ressemble à… » (bench/similar.py)")
     parser.add_argument("--no-first-minute", action="store_true", help="skip the room joining (bench/first_minute.py)")
+    parser.add_argument("--only", help=f"comma-separated steps to run among {','.join(STEPS)}")
     parser.add_argument("--ping", type=float, default=25.0, help="client ping interval, s (board.js: 25; 0: none)")
     parser.add_argument("--connect-concurrency", type=int, default=100, help="sockets opening at once per worker")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -1058,7 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(args)
     signal.signal(signal.SIGTERM, _terminate)
     databases = bool(plan.page_sizes or plan.similar_sizes) and plan.mode != "smoke"
-    shared = any(SETUPS[key].backing for key in plan.matrix) or databases
+    shared = any(SETUPS[key].backing for key in plan.setups) or databases
     lock = exclusive_lock() if shared else None
     if shared and lock is None:
         print(f"bench: another benchmark uses {args.database_url} and {args.redis_url} right now", file=sys.stderr)

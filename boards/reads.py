@@ -86,6 +86,10 @@ def order_impossibles(queryset, sort: str):
     return queryset.order_by("-created_at", "-id")
 
 
+def current_version(atelier_id: int) -> int:
+    return Atelier.objects.values_list("version", flat=True).get(pk=atelier_id)
+
+
 def load_stats(atelier_id: int) -> Stats:
     totals = (
         Impossible.objects.visible()

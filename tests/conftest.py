@@ -118,9 +118,12 @@ def events():
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits(settings, request):
-    """Each test starts with no failed join-code look-ups on record."""
+def fresh_caches(settings, request):
+    """Each test starts with no failed join-code look-ups on record, and no
+    board rendered: rolled-back tests reuse atelier ids and versions, which
+    key the rendered cards and snapshots (boards/cards.py)."""
     caches = dict(settings.CACHES)
+    caches["default"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": request.node.nodeid}
     caches["ratelimit"] = {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": f"ratelimit-{request.node.nodeid}",

@@ -19,7 +19,7 @@ from boards.live import messages, presence, protocol, relay, wire
 from boards.live.protocol import ClientMessage, Close
 from boards.live.security import log_socket, origin_of
 from boards.models import Participant
-from boards.reads import clean_view
+from boards.reads import clean_view, current_version
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
     def ping(self) -> int:
         if self.participant is not None:
             presence.touch(self.channel_name)
-        return messages.current_version(self.viewer.atelier.pk)
+        return current_version(self.viewer.atelier.pk)
 
     async def resync(self, client_version: object) -> None:
         """Send the whole board unless the page already has this version."""

@@ -20,7 +20,7 @@ from django.utils import translation
 from boards.live import protocol
 from boards.live.protocol import Event, Kind
 from boards.models import Atelier, Impossible
-from boards.reads import impossibles_queryset, load_board, load_stats
+from boards.reads import current_version, impossibles_queryset, load_board, load_stats
 
 # Snapshots are cached per version, language and view: a room reconnecting
 # at once renders each view once.
@@ -104,7 +104,7 @@ def presence_message(online: int) -> str:
 def snapshot_message(atelier: Atelier, language: str, sort: str = "recent", category: str = "") -> tuple[int, str]:
     """The board as the page views it (first page, its sort and category),
     as one push."""
-    version = Atelier.objects.values_list("version", flat=True).get(pk=atelier.pk)
+    version = current_version(atelier.pk)
     html = cache.get(_snapshot_key(atelier.pk, version, language, sort, category))
     if html is None:
         board = load_board(atelier, sort=sort, category=category)
@@ -127,10 +127,6 @@ def snapshot_message(atelier: Atelier, language: str, sort: str = "recent", cate
 
 def _snapshot_key(atelier_id: int, version: int, language: str, sort: str, category: str) -> str:
     return f"snapshot:{atelier_id}:{version}:{language}:{sort}:{category}"
-
-
-def current_version(atelier_id: int) -> int:
-    return Atelier.objects.values_list("version", flat=True).get(pk=atelier_id)
 
 
 def resync(atelier: Atelier, language: str, view: tuple[str, str], client_version: object) -> str | None:

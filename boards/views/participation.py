@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import phases, ratelimit, reads
+from boards import cards, phases, ratelimit, reads
 from boards.access import (
     TooManyAttempts,
     find_by_code,
@@ -138,11 +139,11 @@ def profile(request: HttpRequest, participant: Participant) -> HttpResponse:
 def _render_board(
     request: HttpRequest, participant: Participant, impossible_form: ImpossibleForm | None = None, status: int = 200
 ) -> HttpResponse:
-    atelier = participant.atelier
-    sort, category = reads.clean_view(request.GET.get("sort"), request.GET.get("category", ""), atelier)
+    sort, category = reads.clean_view(request.GET.get("sort"), request.GET.get("category", ""), participant.atelier)
     # Without JavaScript, "show more" reloads the page with more cards.
     shown = _int_param(request, "shown", reads.PAGE_SIZE, reads.PAGE_SIZE, reads.MAX_SHOWN)
-    board = reads.load_board(atelier, sort=sort, category=category, limit=shown)
+    board = cards.shared(participant.atelier, sort=sort, category=category, limit=shown)
+    atelier = board.atelier
     my_me_toos = set(
         MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
             "impossible_id", flat=True
@@ -151,15 +152,15 @@ def _render_board(
     context = {
         "atelier": atelier,
         "participant": participant,
-        "board": board,
+        "version": board.version,
+        "cards": cards.personal(board, get_token(request), my_me_toos),
         "stats": board.stats,
         "online": presence.online_count(atelier.pk),
         "sort": sort,
         "category": category,
-        "shown": len(board.impossibles),
+        "shown": board.count,
         "has_more": board.has_more,
         "next_shown": min(shown + reads.PAGE_SIZE, reads.MAX_SHOWN),
-        "my_me_toos": my_me_toos,
         "my_impossibles": _my_impossibles(participant),
         "my_me_toos_list": sorted(my_me_toos),
         "impossible_form": impossible_form or ImpossibleForm(categories=atelier.offered_categories()),
