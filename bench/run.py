@@ -815,6 +815,8 @@ class Harness:
                 self.log(f"{key}: {phones} phones join within {seconds:g} s")
                 out = self.tmp / f"first-minute-{key}.json"
                 cpu_before = cpu_seconds(server.child.pid)
+                profile_pids = [server.child.pid] if self.args.profile else []
+                profilers = self.start_profilers(profile_pids, seconds + 5, f"first-minute-{key}")
                 self.run_django(
                     backend,
                     python_module(
@@ -827,6 +829,8 @@ class Harness:
                 )
                 result = json.loads(out.read_text())
                 result["server_cpu_ms_per_join"] = (cpu_seconds(server.child.pid) - cpu_before) * 1000 / phones
+                if profilers:
+                    result["profile"] = self.finish_profilers(profilers)
             finally:
                 self.children.stop(server.child)
             result["server_log"] = scan_log(log_path)

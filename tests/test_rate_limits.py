@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import caches
 from django.db import connections
 from django.test import Client
 from django.utils.html import escape
@@ -293,12 +294,37 @@ def shared_cache(request, settings):
             pytest.skip("REDIS_URL is unset (scripts/test.sh runs this with Redis)")
         caches = dict(settings.CACHES)
         caches["ratelimit"] = {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "cerveau.caches.SharedPoolRedisCache",
             "LOCATION": url,
             "KEY_PREFIX": f"test-ratelimit-{secrets.token_hex(6)}",
         }
         settings.CACHES = caches
     return request.param
+
+
+def test_requests_in_new_threads_share_one_connection_to_redis(shared_cache):
+    """Under ASGI each request runs in a new thread, with a cache backend of
+    its own: they must not each open a connection (cerveau/caches.py)."""
+    if shared_cache != "redis":
+        pytest.skip("Redis only")
+    pools = []
+
+    def one_request() -> None:
+        caches["ratelimit"].add("probe", 0, 60)
+        caches["ratelimit"].incr("probe")
+        pools.append(caches["ratelimit"]._cache._get_connection_pool(write=True))
+
+    created = []
+    for _ in range(20):
+        thread = threading.Thread(target=one_request)
+        thread.start()
+        thread.join(timeout=30)
+        created.append(pools[-1]._created_connections)
+
+    assert len(pools) == 20 and all(pool is pools[0] for pool in pools)
+    # One after another, they all reuse the connection the first one opened.
+    assert created == [created[0]] * 20
+    assert caches["ratelimit"].get("probe") == 20
 
 
 @pytest.mark.django_db(transaction=True)
