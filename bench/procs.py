@@ -231,11 +231,16 @@ def start_daphne(children: Children, env: dict[str, str], log_path: Path, cwd: P
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (0 if it is gone)."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU time of a process (0 if it is gone)."""
     try:
         times = psutil.Process(pid).cpu_times()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return 0.0
-    return times.user + times.system
+        return 0.0, 0.0
+    return times.user, times.system
 
 
 def rss_bytes(pid: int) -> int:

@@ -45,7 +45,7 @@ from bench.procs import (
     Daphne,
     backing_processes,
     cpu_delta,
-    cpu_seconds,
+    cpu_split,
     free_port,
     python_module,
     rss_bytes,
@@ -814,7 +814,7 @@ class Harness:
                 time.sleep(self.settle)
                 self.log(f"{key}: {phones} phones join within {seconds:g} s")
                 out = self.tmp / f"first-minute-{key}.json"
-                cpu_before = cpu_seconds(server.child.pid)
+                cpu_before = cpu_split(server.child.pid)
                 profile_pids = [server.child.pid] if self.args.profile else []
                 profilers = self.start_profilers(profile_pids, seconds + 5, f"first-minute-{key}")
                 self.run_django(
@@ -828,7 +828,10 @@ class Harness:
                     seconds + 300,
                 )
                 result = json.loads(out.read_text())
-                result["server_cpu_ms_per_join"] = (cpu_seconds(server.child.pid) - cpu_before) * 1000 / phones
+                cpu_after = cpu_split(server.child.pid)
+                user, system = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
+                result["server_cpu_ms_per_join"] = (user + system) * 1000 / phones
+                result["server_cpu_system_ms_per_join"] = system * 1000 / phones
                 if profilers:
                     result["profile"] = self.finish_profilers(profilers)
             finally:
@@ -837,7 +840,8 @@ class Harness:
             self.results.setdefault("first_minute", {})[key] = result
             self.log(
                 f"  live {result['live']}/{phones}, failed first try {result['failed_first_try']}, join to live p99 "
-                f"{fmt(result['join_to_live_ms']['p99'])} ms, {result['server_cpu_ms_per_join']:.1f} ms CPU per join"
+                f"{fmt(result['join_to_live_ms']['p99'])} ms, {result['server_cpu_ms_per_join']:.1f} ms CPU per join "
+                f"({result['server_cpu_system_ms_per_join']:.1f} in the kernel)"
             )
             self.save()
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cerveau.settings")
 # Set up Django (apps, settings) before importing anything that uses models.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from cerveau.handler import SyncStackASGIHandler  # noqa: E402
+
+# What get_asgi_application() returns, with the middleware run synchronously.
+django_asgi_app = SyncStackASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
