@@ -61,6 +61,7 @@ def analyse_step(
     app: bool,
     cpu: dict[str, Any] | None,
     final_version: int | None,
+    keep_latencies: bool = False,
 ) -> dict[str, Any]:
     sends, failures, last = map_versions(writer, base, app)
     measured = sorted(sends)
@@ -144,6 +145,8 @@ def analyse_step(
     if cpu is not None:
         result["cpu"] = cpu_figures(cpu, len(measured))
     result["void"] = void_reason(result)
+    if keep_latencies:
+        result["latencies"] = latencies
     return result
 
 

@@ -25,6 +25,7 @@ import re
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -248,10 +249,16 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         open_clients = [client for client in self.clients if client.closed is None]
+        by_path: dict[str, int] = {}
+        for client in open_clients:
+            path = urlsplit(client.target[1]).path
+            by_path[path] = min(by_path.get(path, client.highest), client.highest)
         return {
             "open": len(open_clients),
             "closed": len(self.clients) - len(open_clients),
             "min_version": min((client.highest for client in open_clients), default=None),
+            # Per atelier (bench/national.py): each has versions of its own.
+            "min_by_path": by_path,
         }
 
     def collect(self, path: str) -> dict[str, Any]:

@@ -136,6 +136,21 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"{room}, join to live p99 ≤ 2 s", f"{fmt(p99)} ms", p99 is not None and p99 <= TARGET_JOIN_TO_LIVE_MS)
         cost = joined["server_cpu_ms_per_join"]
         add(f"{room}, ≤ 20 ms of server CPU per join", f"{fmt(cost)} ms", cost <= TARGET_JOIN_CPU_MS)
+    day = results.get("national_day")
+    if day:
+        scale = f"national day, {day['ateliers']} ateliers × {day['phones']} phones over {day['processes']} processes"
+        add(
+            f"{scale}: reach 100 %, no unrecovered gap",
+            f"{day['reach']:.4f}, {day['unrecovered']} unrecovered",
+            day["reach"] == 1.0 and day["unrecovered"] == 0,
+        )
+        busiest = max(day["per_process"], key=lambda process: process["cpu_pct"])
+        add(
+            f"{scale}: the busiest process within the deploy arithmetic (docs/deploy.md)",
+            f"{busiest['cpu_pct']:.0f} % of a core, predicted {busiest['predicted_pct'][0]:.0f}–"
+            f"{busiest['predicted_pct'][1]:.0f} %",
+            busiest["cpu_pct"] <= busiest["predicted_pct"][1],
+        )
     for backend, similar in (results.get("similar") or {}).items():
         for row in similar["rows"]:
             if row["impossibles"] != 500:
@@ -357,6 +372,40 @@ def first_minute_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def national_day_section(results: dict[str, Any]) -> list[str]:
+    day = results.get("national_day")
+    if not day:
+        return []
+    latency = day["latency_ms"]
+    lines = [
+        "### A national day, at reduced scale",
+        "",
+        f"`bench/national.py`: {day['ateliers']} ateliers × {day['phones']} phones over {day['processes']} daphne "
+        f"processes sharing PostgreSQL and Redis, each atelier's sockets and writes on one process (room "
+        f"affinity), {day['rate_per_atelier']:g} write/s per atelier, all at once. Push latency from when each "
+        f"write was due, over every socket: p50 {fmt(latency['p50'])}, p90 {fmt(latency['p90'])}, p99 "
+        f"{fmt(latency['p99'])}, max {fmt(latency['max'])} ms (worst atelier's p99 "
+        f"{fmt(day['worst_atelier_p99_ms'])} ms); reach {day['reach']:.4f}, {day['unrecovered']} unrecovered, "
+        f"{day['failed_requests']} failed writes; sockets connected {day['connect']['connected']}.",
+        "",
+        "Each process beside what docs/deploy.md predicts for the rooms it holds "
+        "(a write ≈ 20 ms, plus 0.015–0.03 ms per socket of its room):",
+        "",
+        "| process | ateliers | sockets | CPU (% of a core) | predicted | ms per write, pushes and pings "
+        "included | predicted |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for index, process in enumerate(day["per_process"]):
+        low, high = process["predicted_pct"]
+        low_ms, high_ms = process["predicted_ms_per_write"]
+        lines.append(
+            f"| {index} | {process['ateliers']} | {process['sockets']} | {process['cpu_pct']:.1f} | "
+            f"{low:.1f}–{high:.1f} | {fmt(process['ms_per_write'])} | {low_ms:.1f}–{high_ms:.1f} |"
+        )
+    lines.append("")
+    return lines
+
+
 def similar_section(results: dict[str, Any]) -> list[str]:
     similar = results.get("similar") or {}
     if not similar:
@@ -428,6 +477,7 @@ def generated(results: dict[str, Any], json_path: Path | None) -> str:
         lines += ["Idle connections:", ""]
         lines += memory_table(floor["rooms"])
     lines += first_minute_section(results)
+    lines += national_day_section(results)
     lines += page_section(results)
     lines += similar_section(results)
     lines.append(END)

@@ -36,7 +36,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psutil
 
-from bench import analysis, report
+from bench import analysis, national, report
 from bench.procs import (
     ROOT,
     BenchError,
@@ -97,7 +97,7 @@ SETUPS = {
 
 
 # What --only may choose: the rooms (matrix and ramp) and the other steps.
-STEPS = ("rooms", "first-minute", "floor", "page", "similar")
+STEPS = ("rooms", "first-minute", "national-day", "floor", "page", "similar")
 
 
 @dataclass
@@ -114,6 +114,8 @@ class Plan:
     ramp_down: list[float] = field(default_factory=lambda: list(RAMP_DOWN))
     # The first minute (bench/first_minute.py): phones joining, over seconds.
     first_minute: tuple[int, float] | None = (300, 30.0)
+    # A national day (bench/national.py): ateliers, phones each, processes, writes/s per atelier.
+    national_day: tuple[int, int, int, float] | None = (8, 100, 4, 1.0)
     # The set-ups chosen, whether or not their rooms are measured (--only).
     setups: list[str] = field(default_factory=list)
 
@@ -129,6 +131,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             page_runs=2,
             similar_sizes=[],
             first_minute=(20, 2.0),
+            national_day=None,
         )
     elif args.mode == "full":
         rates = [1.0, 5.0, 20.0]
@@ -136,7 +139,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         matrix = {key: {n: list(rates) for n in sizes} for key in SETUPS}
         matrix["redis-2"][2000] = [1.0, 2.0, 5.0, 20.0]
         ramp = {key: {500: [10.0, 40.0, 80.0]} for key in SETUPS}
-        plan = Plan("full", matrix, ramp, events=200)
+        plan = Plan("full", matrix, ramp, events=200, national_day=(16, 125, 4, 1.0))
     else:
         matrix = {
             "embedded": {100: [5.0, 20.0], 500: [5.0, 20.0], 1000: [5.0]},
@@ -172,6 +175,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan.similar_sizes = []
     if args.no_first_minute:
         plan.first_minute = None
+    if args.no_national_day:
+        plan.national_day = None
     plan.matrix = {key: value for key, value in plan.matrix.items() if value}
     plan.setups = list(plan.matrix)
     if args.only:
@@ -184,6 +189,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan.page_sizes = plan.page_sizes if "page" in only else []
         plan.similar_sizes = plan.similar_sizes if "similar" in only else []
         plan.first_minute = plan.first_minute if "first-minute" in only else None
+        plan.national_day = plan.national_day if "national-day" in only else None
+        if "national-day" in only and plan.national_day is None:  # --smoke
+            plan.national_day = (2, 5, 2, 5.0)
     return plan
 
 
@@ -845,6 +853,20 @@ class Harness:
             )
             self.save()
 
+    # --- A national day -----------------------------------------------------------------
+
+    def run_national_day(self, ateliers: int, phones: int, processes: int, rate: float) -> None:
+        self.log(f"national day: {ateliers} ateliers × {phones} phones over {processes} processes, {rate:g} write/s")
+        result = national.run(self, ateliers, phones, processes, rate)
+        self.results["national_day"] = result
+        latency = result["latency_ms"]
+        self.log(
+            f"  p50 {fmt(latency['p50'])} p99 {fmt(latency['p99'])} ms, reach {result['reach']:.4f}, "
+            f"unrecovered {result['unrecovered']}; busiest process "
+            f"{max(process['cpu_pct'] for process in result['per_process']):.0f} % of a core"
+        )
+        self.save()
+
     # --- Everything ---------------------------------------------------------------------
 
     def save(self) -> None:
@@ -857,6 +879,8 @@ class Harness:
                 self.run_setup(SETUPS[key])
             if self.plan.first_minute:
                 self.run_first_minute(*self.plan.first_minute)
+            if self.plan.national_day:
+                self.run_national_day(*self.plan.national_day)
             if self.plan.floor:
                 self.run_floor()
             if self.plan.page_sizes:
@@ -1028,6 +1052,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-page", action="store_true")
     parser.add_argument("--no-similar", action="store_true", help="skip « Ça ressemble à… » (bench/similar.py)")
     parser.add_argument("--no-first-minute", action="store_true", help="skip the room joining (bench/first_minute.py)")
+    parser.add_argument("--no-national-day", action="store_true", help="skip K ateliers over P processes")
     parser.add_argument("--only", help=f"comma-separated steps to run among {','.join(STEPS)}")
     parser.add_argument("--ping", type=float, default=25.0, help="client ping interval, s (board.js: 25; 0: none)")
     parser.add_argument("--connect-concurrency", type=int, default=100, help="sockets opening at once per worker")
@@ -1050,7 +1075,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.json is None:
         args.json = ROOT / "var" / "bench" / f"{stamp()}-{args.mode}.json"
-    if args.docs is None and args.mode != "smoke":
+    # A partial run (--only) would replace the whole report with its part.
+    if args.docs is None and args.mode != "smoke" and not args.only:
         args.docs = ROOT / "docs" / "benchmarks.md"
     if args.no_docs:
         args.docs = None
@@ -1084,7 +1110,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(args)
     signal.signal(signal.SIGTERM, _terminate)
     databases = bool(plan.page_sizes or plan.similar_sizes) and plan.mode != "smoke"
-    shared = any(SETUPS[key].backing for key in plan.setups) or databases
+    shared = any(SETUPS[key].backing for key in plan.setups) or databases or bool(plan.national_day)
     lock = exclusive_lock() if shared else None
     if shared and lock is None:
         print(f"bench: another benchmark uses {args.database_url} and {args.redis_url} right now", file=sys.stderr)

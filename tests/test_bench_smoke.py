@@ -65,3 +65,33 @@ def test_the_benchmark_smoke_run_reaches_every_client(tmp_path: Path) -> None:
     assert joined["join_to_live_ms"]["count"] == 20 and joined["closed_early"] == 0
     assert joined["server_cpu_ms_per_join"] > 0
     assert elapsed < TIMEOUT
+
+
+def test_the_national_day_smoke_run_reaches_every_atelier_on_its_own_process(tmp_path: Path) -> None:
+    """Two ateliers of five phones over two daphne processes, on the
+    benchmark's own PostgreSQL database and Redis index (bench/national.py)."""
+    results = tmp_path / "national.json"
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--only", "national-day", "--json", str(results)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 0, f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+
+    day = json.loads(results.read_text())["national_day"]
+    assert (day["ateliers"], day["phones"], day["processes"]) == (2, 5, 2)
+    assert day["connect"]["connected"] == 10 and day["connect"]["failed"] == 0
+    assert [atelier["events"] for atelier in day["per_atelier"]] == [10, 10]
+    assert [atelier["clients"] for atelier in day["per_atelier"]] == [5, 5]
+    assert day["reach"] == 1.0 and day["unrecovered"] == 0 and day["failed_requests"] == 0
+    assert day["version_check"] is True, "an atelier's pushes do not match its writes"
+    assert day["latency_ms"]["count"] == 2 * 10 * 5
+    # Each process holds one atelier and did its work.
+    assert [(process["ateliers"], process["sockets"]) for process in day["per_process"]] == [(1, 5), (1, 5)]
+    assert all(process["cpu_pct"] > 0 and process["ms_per_write"] > 0 for process in day["per_process"])
