@@ -8,8 +8,9 @@ to one process. Here the harness routes them itself, atelier `a` to process
 cores; on a real day the hash spreads rooms less evenly, which the deploy
 arithmetic accounts for.
 
-Each atelier has its own writer at the same rate, all started together;
-latency counts from when each write was due, reach per atelier. The step
+Each atelier has its own writer at the same rate, their writes spread
+evenly over each period (rooms do not write in step); latency counts from
+when each write was due, reach per atelier. The step
 reports each process's CPU and puts it beside what the deploy arithmetic
 predicts for the rooms it holds.
 """
@@ -126,8 +127,11 @@ def run(harness: Harness, ateliers: int, phones: int, processes: int, rate: floa
         warmup = warmup_events(rate, harness.plan.mode)
         result["waited_for_quiet_s"] = harness.quiet([pid for pids in groups().values() for pid in pids])
         writer_paths = [harness.tmp / f"national-writer-{number}.json" for number in range(ateliers)]
-        for writer, path in zip(writers, writer_paths, strict=True):
-            writer.send({"cmd": "run", "rate": rate, "warmup": warmup, "events": events, "path": str(path)})
+        for number, (writer, path) in enumerate(zip(writers, writer_paths, strict=True)):
+            # Spread evenly over one period: rooms do not write in step.
+            offset = number / (ateliers * rate)
+            command = {"cmd": "run", "rate": rate, "warmup": warmup, "events": events, "offset": offset}
+            writer.send({**command, "path": str(path)})
         for writer in writers:
             writer.receive(timeout=warmup / rate + 60)  # {"phase": "measure"}
         before = snapshot_cpu(groups())

@@ -16,11 +16,20 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.functional import SimpleLazyObject
 
 from boards.live import protocol
 from boards.live.protocol import Event, Kind
 from boards.models import Atelier, Impossible
-from boards.reads import current_version, impossibles_queryset, load_board, load_stats
+from boards.reads import (
+    current_version,
+    impossibles_queryset,
+    load_board,
+    load_stats,
+    plan_actions,
+    visible_offers,
+    visible_precisions,
+)
 
 # Snapshots are cached per version, language and view: a room reconnecting
 # at once renders each view once.
@@ -39,11 +48,32 @@ _ABOUT_ONE_IMPOSSIBLE = {
 }
 
 
+# What the fragments of boards/live/event.html read of the impossible, beyond
+# its own row: a « moi aussi » redraws a number, not the card's offers.
+_WHOLE_CARD = {Event.IMPOSSIBLE_POSTED, Event.IMPOSSIBLE_MERGED}
+_PARTS = {
+    Event.OFFER_POSTED: (visible_offers,),
+    Event.OFFERS_CHANGED: (visible_offers,),
+    Event.PRECISIONS_CHANGED: (visible_precisions,),
+    Event.ACTION_CHANGED: (plan_actions,),
+}
+
+
+def _one_impossible(atelier_id: int, impossible_id: int, kind: str) -> Impossible | None:
+    if kind in _WHOLE_CARD:
+        queryset = impossibles_queryset(atelier_id)
+    else:
+        queryset = Impossible.objects.visible().filter(atelier_id=atelier_id)
+        queryset = queryset.prefetch_related(*(part() for part in _PARTS.get(kind, ())))
+    return queryset.filter(pk=impossible_id).first()
+
+
 def _event_context(atelier_id: int, event: dict[str, Any]) -> dict:
     kind = event["type"]
     context: dict = {
         "event": kind,
-        "atelier": Atelier.objects.select_related("spotlight").get(pk=atelier_id),
+        # Read only by the fragments that show the atelier (its state, a whole card).
+        "atelier": SimpleLazyObject(lambda: Atelier.objects.select_related("spotlight").get(pk=atelier_id)),
         "stats": load_stats(atelier_id),
         "removed": [],
     }
@@ -58,7 +88,7 @@ def _event_context(atelier_id: int, event: dict[str, Any]) -> dict:
         kind == Event.IMPOSSIBLE_EDITED and context["atelier"].spotlight_id == event["impossible"]
     )
     if kind in _ABOUT_ONE_IMPOSSIBLE:
-        impossible = impossibles_queryset(atelier_id).filter(pk=event["impossible"]).first()
+        impossible = _one_impossible(atelier_id, event["impossible"], kind)
         if impossible is None:
             # Hidden or deleted since: the stats still changed.
             context["event"] = "stats"
