@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from bench.run import Harness
 
 # docs/deploy.md, « The arithmetic of a national day »: one write costs about
-# 20 ms in its atelier's process, and 0.015–0.03 ms more per socket it reaches.
-WRITE_MS = 20.0
+# 40 ms in its atelier's process (its pings and presence included), and
+# 0.015–0.03 ms more per socket it reaches.
+WRITE_MS = 40.0
 PUSH_MS_PER_SOCKET = (0.015, 0.03)
 
 
@@ -40,10 +41,16 @@ def home(atelier: int, processes: int) -> int:
     return atelier % processes
 
 
+def predicted_ms_per_write(phones: int) -> tuple[float, float]:
+    """What docs/deploy.md predicts one write costs in a room of `phones`."""
+    low, high = (WRITE_MS + phones * push for push in PUSH_MS_PER_SOCKET)
+    return low, high
+
+
 def predicted_pct(rooms: int, phones: int, rate: float) -> tuple[float, float]:
     """What docs/deploy.md predicts for a process holding `rooms` ateliers of
     `phones` sockets, each written `rate` times a second: % of one core."""
-    low, high = ((WRITE_MS + phones * push) * rate * rooms / 10 for push in PUSH_MS_PER_SOCKET)
+    low, high = (ms * rate * rooms / 10 for ms in predicted_ms_per_write(phones))
     return low, high
 
 
@@ -220,10 +227,8 @@ def _analyse(
                 "ateliers": rooms,
                 "sockets": sockets,
                 "cpu_pct": used / wall * 100,
-                "predicted_pct": predicted_pct(rooms, phones, rate),
                 # A write, its fan-out to its room and the room's pings, per write.
                 "ms_per_write": used * 1000 / pushes if pushes else None,
-                "predicted_ms_per_write": [WRITE_MS + phones * push for push in PUSH_MS_PER_SOCKET],
             }
         )
     expected = sum(step["expected"] for step in per_atelier)
