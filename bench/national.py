@@ -112,10 +112,7 @@ def run(harness: Harness, ateliers: int, phones: int, processes: int, rate: floa
             f"in {result['connect']['seconds']:.1f} s"
         )
         time.sleep(harness.settle)
-        for index, worker in enumerate(workers):  # the connection phase's pushes
-            path = harness.tmp / f"national-discard-{index}.json"
-            worker.request({"cmd": "collect", "path": str(path)}, timeout=60)
-            path.unlink()
+        harness.collect(workers, "national-discard", keep=False)  # the connection phase's pushes
 
         server_pids = [server.child.pid for server in servers]
 
@@ -153,12 +150,7 @@ def run(harness: Harness, ateliers: int, phones: int, processes: int, rate: floa
                 break
             time.sleep(0.05)
         cpu = cpu_delta(before, snapshot_cpu(groups()))
-        records = []
-        for index, worker in enumerate(workers):
-            path = harness.tmp / f"national-records-{index}.json"
-            worker.request({"cmd": "collect", "path": str(path)}, timeout=120)
-            records.append(json.loads(path.read_text()))
-            path.unlink()
+        records = harness.collect(workers, "national-records")
         final_versions = [writer.request({"cmd": "version"}, timeout=60)["version"] for writer in writers]
     finally:
         for worker in workers:

@@ -425,6 +425,17 @@ class Harness:
             "seconds": max(answer["seconds"] for answer in answers),
         }
 
+    def collect(self, workers: list[Child], label: str, *, keep: bool = True) -> list[dict[str, Any]]:
+        """What each client worker recorded since its last collect (dropped unless `keep`)."""
+        records = []
+        for index, worker in enumerate(workers):
+            path = self.tmp / f"{label}-{index}.json"
+            worker.request({"cmd": "collect", "path": str(path)}, timeout=120)
+            if keep:
+                records.append(json.loads(path.read_text()))
+            path.unlink()
+        return records
+
     def quiet(self, ours: list[int]) -> float:
         """Wait (bounded) until other programs leave the CPU mostly alone; return the wait."""
         started = time.monotonic()
@@ -493,12 +504,7 @@ class Harness:
             time.sleep(0.05)
         after = snapshot_cpu(groups())
         cpu = cpu_delta(before, after)
-        records = []
-        for index, worker in enumerate(workers):
-            path = self.tmp / f"records-{step_id}-{index}.json"
-            worker.request({"cmd": "collect", "path": str(path)}, timeout=120)
-            records.append(json.loads(path.read_text()))
-            path.unlink()
+        records = self.collect(workers, f"records-{step_id}")
         final_version = writer.request({"cmd": "version"}, timeout=60)["version"] if app else None
         result = analysis.analyse_step(
             writer_data,
@@ -624,10 +630,7 @@ class Harness:
                 f"{room['memory']['kib_per_connection']:.1f} KiB per idle connection"
             )
             # Drop the presence pushes and anything else of the connection phase.
-            for index, worker in enumerate(workers):
-                path = self.tmp / f"discard-{index}.json"
-                worker.request({"cmd": "collect", "path": str(path)}, timeout=60)
-                path.unlink()
+            self.collect(workers, "discard", keep=False)
             database = urlparse(self.args.database_url).path.lstrip("/") if setup.backing else None
 
             def groups() -> dict[str, list[int]]:

@@ -4,8 +4,10 @@
 in-memory layer, opens 20 real sockets, writes 10 events and runs the floor
 server the same way; then 20 phones join through the forms and open their
 sockets (the first minute). Every push must reach every client, and every
-phone must be live at its first try. The real benchmark
-(``make bench``) is not part of the test suite.
+phone must be live at its first try. Its national day (two ateliers over two
+processes, on the benchmark's own PostgreSQL database and Redis index) runs
+as a test of its own. The real benchmark (``make bench``) is not part of the
+test suite.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
 
 
-def test_the_benchmark_smoke_run_reaches_every_client(tmp_path: Path) -> None:
+def _run_bench(tmp_path: Path, *options: str) -> dict:
+    """`python -m bench --smoke` with these options; its raw results."""
     results = tmp_path / "smoke.json"
     # The harness picks its own database and channel layer per set-up: the
     # smoke run is the embedded one whatever this test run uses.
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
-    started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--json", str(results)],
+        [sys.executable, "-m", "bench", "--smoke", *options, "--json", str(results)],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -41,10 +43,14 @@ def test_the_benchmark_smoke_run_reaches_every_client(tmp_path: Path) -> None:
         timeout=TIMEOUT,
         check=False,
     )
-    elapsed = time.monotonic() - started
     assert completed.returncode == 0, f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    return json.loads(results.read_text())
 
-    data = json.loads(results.read_text())
+
+def test_the_benchmark_smoke_run_reaches_every_client(tmp_path: Path) -> None:
+    started = time.monotonic()
+    data = _run_bench(tmp_path)
+    elapsed = time.monotonic() - started
     app_steps = [step for room in data["setups"]["embedded"]["rooms"].values() for step in room["steps"].values()]
     floor_steps = [step for room in data["floor"]["rooms"].values() for step in room["steps"].values()]
     assert app_steps and floor_steps
@@ -70,21 +76,7 @@ def test_the_benchmark_smoke_run_reaches_every_client(tmp_path: Path) -> None:
 def test_the_national_day_smoke_run_reaches_every_atelier_on_its_own_process(tmp_path: Path) -> None:
     """Two ateliers of five phones over two daphne processes, on the
     benchmark's own PostgreSQL database and Redis index (bench/national.py)."""
-    results = tmp_path / "national.json"
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--only", "national-day", "--json", str(results)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    assert completed.returncode == 0, f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-
-    day = json.loads(results.read_text())["national_day"]
+    day = _run_bench(tmp_path, "--only", "national-day")["national_day"]
     assert (day["ateliers"], day["phones"], day["processes"]) == (2, 5, 2)
     assert day["connect"]["connected"] == 10 and day["connect"]["failed"] == 0
     assert [atelier["events"] for atelier in day["per_atelier"]] == [10, 10]
