@@ -14,6 +14,9 @@ leaves in a neutral form and `personal()` fills in for one page:
   unpressed, and the person's are turned over, found by their impossible's
   id between attribute quotes that user text cannot contain.
 
+Snapshots pushed to a whole group (boards/live/messages.py) show the same
+cards without the token (`for_everyone()`).
+
 Every change to a board bumps its version (`services.core`), so an entry is
 never stale: a new version is a new key. The cache is the process's own
 (`CACHES["default"]`); with room affinity (docs/deploy.md) a room's pages
@@ -37,6 +40,7 @@ CACHE_SECONDS = 300
 
 _TOKEN_MARK = "<csrf>"
 _TOKEN_SLOT = 'name="csrfmiddlewaretoken" value="&lt;csrf&gt;"'
+_TOKEN_INPUT = f'<input type="hidden" {_TOKEN_SLOT}>'
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,12 @@ def personal(cards: Cards, csrf_token: str, me_toos: Iterable[int]) -> SafeStrin
     for impossible_id in me_toos:
         html = html.replace(_me_too_button(impossible_id, False), _me_too_button(impossible_id, True), 1)
     return mark_safe(html)  # rendered, and escaped, by the template
+
+
+def for_everyone(cards: Cards) -> SafeString:
+    """The shared cards as a push shows them to a whole group (snapshots): no
+    form token, htmx sends the page's own, and nobody's « moi aussi »."""
+    return mark_safe(cards.html.replace(_TOKEN_INPUT, ""))  # rendered, and escaped, by the template
 
 
 def _me_too_button(impossible_id: int, pressed: bool) -> str:

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from boards import cards
+from boards.live import messages
 from boards.models import Atelier
 from boards.reads import load_board
 from boards.services import facilitation, participation
@@ -113,3 +114,18 @@ def test_a_room_loading_the_board_renders_its_cards_once(atelier, alice, bob, ch
     bob.get(BOARD_URL, {"sort": "top"})
     bob.get(BOARD_URL, {"sort": "top"})
     assert len(renders) == 3
+
+
+def test_a_snapshot_pushes_the_same_cards_without_anyones_token_or_me_too(
+    atelier, alice, bob, charlie, full_board, monkeypatch
+):
+    renders = []
+    real = cards.render_to_string
+    monkeypatch.setattr(cards, "render_to_string", lambda *args, **kw: renders.append(args[0]) or real(*args, **kw))
+    page = bob.get(BOARD_URL).content.decode()
+    _version, snapshot = messages.snapshot_message(atelier, "fr")
+    assert renders == ["boards/board.html#cards"]  # the page's cards, not rendered again
+    assert '<input type="hidden" name="csrfmiddlewaretoken"' not in snapshot
+    assert 'aria-pressed="true"' not in snapshot
+    ids = re.findall(r'<article class="card" id="(imp-\d+)"', page)
+    assert re.findall(r'<article class="card" id="(imp-\d+)"', snapshot) == ids and len(ids) == len(full_board)

@@ -18,13 +18,14 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.functional import SimpleLazyObject
 
+from boards import cards
 from boards.live import protocol
 from boards.live.protocol import Event, Kind
 from boards.models import Atelier, Impossible
 from boards.reads import (
+    PAGE_SIZE,
     current_version,
     impossibles_queryset,
-    load_board,
     load_stats,
     plan_actions,
     visible_offers,
@@ -133,20 +134,23 @@ def presence_message(online: int) -> str:
 
 def snapshot_message(atelier: Atelier, language: str, sort: str = "recent", category: str = "") -> tuple[int, str]:
     """The board as the page views it (first page, its sort and category),
-    as one push."""
+    as one push: the page's own shared cards (boards/cards.py)."""
     version = current_version(atelier.pk)
     html = cache.get(_snapshot_key(atelier.pk, version, language, sort, category))
     if html is None:
-        board = load_board(atelier, sort=sort, category=category)
         with translation.override(language):
+            board = cards.shared(atelier, sort=sort, category=category, limit=PAGE_SIZE)
             html = render_to_string(
                 "boards/live/snapshot.html",
                 {
                     "board": board,
+                    "cards": cards.for_everyone(board),
                     "version": board.version,
                     "kind": Kind.SNAPSHOT,
                     "oob": True,
                     "stats": board.stats,
+                    "sort": sort,
+                    "category": category,
                     "shared": True,
                 },
             )
