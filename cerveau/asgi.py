@@ -16,10 +16,10 @@ from cerveau.handler import SyncStackASGIHandler  # noqa: E402
 # What get_asgi_application() returns, with the middleware run synchronously.
 django_asgi_app = SyncStackASGIHandler()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from boards.live.handshake import AcceptInTime  # noqa: E402
+from boards.live.identity import IdentityStack  # noqa: E402
 from boards.live.routing import websocket_urlpatterns  # noqa: E402
 from boards.live.security import OriginValidator  # noqa: E402
 from boards.live.wire import FindWire  # noqa: E402
@@ -32,7 +32,7 @@ application = FindWire(
                 "http": django_asgi_app,
                 # The handshake is answered before daphne's connect timeout, even
                 # when the database work behind it queues (boards/live/handshake.py).
-                "websocket": OriginValidator(AcceptInTime(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+                "websocket": OriginValidator(AcceptInTime(IdentityStack(URLRouter(websocket_urlpatterns)))),
             }
         )
     )

@@ -303,6 +303,45 @@ async def test_it_accepts_the_code_as_people_type_it(sockets, alice):
     assert live_version(await next_board_message(communicator)) == (0, "snapshot")
 
 
+async def test_a_facilitator_whose_password_changed_since_is_refused_with_4403(sockets, facilitator):
+    """The session's user is checked as Django checks it: a password changed
+    elsewhere logs this browser out of its sockets too."""
+    cookie = f"{settings.SESSION_COOKIE_NAME}={facilitator.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    def change_password() -> None:
+        user = Session.objects.get().get_decoded()
+        account = Atelier.objects.get(code="TST234").facilitators.get(pk=user["_auth_user_id"])
+        account.set_password("Un-autre-mot-2031!")
+        account.save()
+
+    await database_sync_to_async(change_password)()
+
+    communicator = await sockets(cookie=cookie)
+    await expect_closed(communicator, Close.NOT_A_MEMBER)
+
+
+async def test_a_socket_is_answered_after_two_database_hand_offs(sockets, alice, monkeypatch):
+    """Who the socket speaks for (session, user, atelier, participant,
+    presence) in one hand-off, the snapshot in the next: every hand-off is a
+    turn of the database thread, which a room joining at once queues for."""
+    from channels.db import DatabaseSyncToAsync
+
+    cookie = await database_sync_to_async(_session_cookie)(alice.participant)
+    hand_offs: list[str] = []
+    thread_handler = DatabaseSyncToAsync.thread_handler
+
+    def counted(self, loop, *args, **kwargs):
+        hand_offs.append(getattr(self.func, "__name__", repr(self.func)))
+        return thread_handler(self, loop, *args, **kwargs)
+
+    monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", counted)
+
+    communicator = await sockets(cookie=cookie)
+
+    assert live_version(await next_board_message(communicator)) == (0, "snapshot")
+    assert hand_offs == ["arrive", "resync"]
+
+
 # --- Snapshot on connect ------------------------------------------------------
 
 

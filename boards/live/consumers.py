@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from boards import access, ratelimit
-from boards.live import messages, presence, protocol, relay, wire
+from boards.live import identity, messages, presence, protocol, relay, wire
 from boards.live.protocol import ClientMessage, Close
 from boards.live.security import log_socket, origin_of
 from boards.models import Participant
@@ -88,23 +88,31 @@ class BoardConsumer(AsyncWebsocketConsumer):
             **fields,
         )
 
+    def arrive(self) -> tuple[access.Viewer | None, bool]:
+        """Who this socket speaks for, and whether it is counted in (False:
+        that participant has too many sockets open): one database hand-off."""
+        identity.resolve_user(self.scope)
+        viewer = self.find_viewer()
+        if viewer is None or viewer.participant is None:
+            return viewer, True
+        return viewer, presence.connect(viewer.participant, self.channel_name, most=ratelimit.sockets_per_participant())
+
     async def connect(self) -> None:
         self.bucket = ratelimit.MessageBucket()
-        viewer = await database_sync_to_async(self.find_viewer)()
+        viewer, counted = await database_sync_to_async(self.arrive)()
         if viewer is None:
             await self.refuse_handshake(Close.NOT_A_MEMBER, "not-member", logging.INFO, "not a member")
+            return
+        if not counted:
+            self.viewer = viewer  # for the log line; not counted: nothing to undo at disconnect
+            await self.refuse_handshake(Close.FLOOD, "sockets", logging.WARNING, "too many sockets for one participant")
+            self.viewer = None
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.viewer = viewer
         self.language = self.group_language((query.get("lang") or [""])[0])
         # What this page shows (sort, category): snapshots re-render that view.
         self.view = clean_view((query.get("sort") or [""])[0], (query.get("category") or [""])[0], viewer.atelier)
-        if viewer.participant is not None and not await database_sync_to_async(presence.connect)(
-            viewer.participant, self.channel_name, most=ratelimit.sockets_per_participant()
-        ):
-            await self.refuse_handshake(Close.FLOOD, "sockets", logging.WARNING, "too many sockets for one participant")
-            self.viewer = None  # not counted: nothing to undo at disconnect
-            return
         # Join the atelier's group before reading the version: anything
         # committed after the read is pushed to us, anything before is in the
         # snapshot.

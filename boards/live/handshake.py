@@ -2,8 +2,8 @@
 
 daphne drops a socket whose handshake is not answered within its connect
 timeout (5 s, checked every 2 s). Answering it takes database work: the
-session and the user (Channels' AuthMiddlewareStack), then the atelier, the
-participant and the presence row (the consumer). When a room joins at once,
+session and the user, the atelier, the participant and the presence row
+(the consumer, boards/live/identity.py). When a room joins at once,
 that work waits behind the joins' requests (for a pooled connection, for the
 interpreter), and sockets were dropped before their turn.
 

@@ -25,9 +25,13 @@ def connect(participant: Participant, channel_name: str, *, most: int) -> bool:
     already has `most` live sockets: a script opening hundreds of them
     would fill the table and every presence count."""
     now = timezone.now()
-    Presence.objects.update_or_create(
-        channel_name=channel_name,
-        defaults={"atelier_id": participant.atelier_id, "participant": participant, "seen_at": now},
+    # One statement, no transaction of its own: an insert that takes the row
+    # over if this channel were somehow counted already.
+    Presence.objects.bulk_create(
+        [Presence(channel_name=channel_name, atelier_id=participant.atelier_id, participant=participant, seen_at=now)],
+        update_conflicts=True,
+        unique_fields=["channel_name"],
+        update_fields=["atelier", "participant", "seen_at"],
     )
     # Counted after the insert, so sockets opening at once cannot all slip
     # under the limit (some may all be refused: only a flood gets that far).
