@@ -77,10 +77,11 @@ def find_by_code(request: HttpRequest, code: str) -> tuple[Atelier, Participant 
     the same answer for a right code as for a wrong one), unless they came
     through an invitation link. Wrong codes are counted (Http404).
     """
-    atelier = Atelier.objects.filter(code=normalise_code(code)).first()
-    participant = participant_from_session(request.session, atelier) if atelier else None
+    code = normalise_code(code)
+    participant = participant_by_code(request.session, code)
     if participant is not None:
-        return atelier, participant
+        return participant.atelier, participant
+    atelier = Atelier.objects.filter(code=code).first()
     if not _invited(request, atelier) and ratelimit.guessing_blocked(request):
         raise TooManyAttempts
     if atelier is None:
@@ -109,11 +110,19 @@ def joined_atelier_ids(session: Any) -> list[int]:
     return [int(key.removeprefix(SESSION_PREFIX)) for key in keys if key.startswith(SESSION_PREFIX)]
 
 
-def participant_from_session(session: Any, atelier: Atelier) -> Participant | None:
-    participant_id = session.get(session_key(atelier.pk)) if session is not None else None
-    if participant_id is None:
+def participant_by_code(session: Any, code: str) -> Participant | None:
+    """Who this browser speaks for in the atelier of `code` (normalised),
+    with that atelier, in one query: members' pages, writes and sockets ask
+    it at every request."""
+    if session is None:
         return None
-    return Participant.objects.filter(pk=participant_id, atelier=atelier).select_related("atelier").first()
+    joined = {value for key, value in session.items() if key.startswith(SESSION_PREFIX)}
+    if not joined:
+        return None
+    participant = Participant.objects.select_related("atelier").filter(pk__in=joined, atelier__code=code).first()
+    if participant is None or session.get(session_key(participant.atelier_id)) != participant.pk:
+        return None
+    return participant
 
 
 def remember_participant(request: HttpRequest, participant: Participant) -> None:
@@ -189,11 +198,15 @@ class Viewer:
 def viewer_for_scope(scope: dict, code: str) -> Viewer | None:
     """The WebSocket counterpart: a participant of the atelier or one of its
     facilitators; None means refuse the connection."""
-    try:
-        atelier = Atelier.objects.get(code=normalise_code(code))
-    except Atelier.DoesNotExist:
-        return None
-    participant = participant_from_session(scope.get("session"), atelier)
+    code = normalise_code(code)
+    participant = participant_by_code(scope.get("session"), code)
+    if participant is not None:
+        atelier = participant.atelier
+    else:
+        try:
+            atelier = Atelier.objects.get(code=code)
+        except Atelier.DoesNotExist:
+            return None
     facilitator = atelier.is_facilitated_by(scope.get("user"))
     if participant is None and not facilitator:
         return None

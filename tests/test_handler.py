@@ -1,0 +1,113 @@
+"""The HTTP handler (cerveau/handler.py): each request's middleware and view
+in one synchronous call, on a thread kept for the next request.
+
+Driven through `cerveau.asgi.application` in this process, as daphne calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from django.db import connection
+
+from boards.models import Atelier
+from cerveau.asgi import application, django_asgi_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def get(path: str) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    messages: list[dict] = []
+    answered = asyncio.Event()
+    asked = False
+
+    async def receive() -> dict:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await answered.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
+
+    await application(scope, receive, send)
+    return messages[0]["status"]
+
+
+@pytest.fixture
+def threads_seen(monkeypatch) -> list[int]:
+    """The thread each request's middleware and view ran on."""
+    seen: list[int] = []
+    get_response = django_asgi_app.get_response
+
+    def recording(request):
+        seen.append(threading.get_ident())
+        return get_response(request)
+
+    monkeypatch.setattr(django_asgi_app, "get_response", recording)
+    return seen
+
+
+@pytest.fixture
+def atelier_code(db) -> str:
+    return Atelier.objects.create(title="Atelier du handler", territory="Charente", code="HDL234").code
+
+
+async def test_requests_one_after_another_run_on_one_kept_thread(threads_seen, atelier_code):
+    for _ in range(3):
+        assert await get(f"/a/{atelier_code}/join/") == 200
+    assert len(set(threads_seen)) == 1
+    assert threads_seen[0] != threading.get_ident()  # never the event loop's
+
+
+async def test_requests_at_once_each_have_a_thread_of_their_own(threads_seen, monkeypatch, atelier_code):
+    """No queue behind a kept thread: two requests in flight, whose views wait
+    for each other, both finish."""
+    both_in = threading.Barrier(2)
+    get_response = django_asgi_app.get_response
+
+    def meeting(request):
+        both_in.wait(timeout=10)
+        return get_response(request)
+
+    monkeypatch.setattr(django_asgi_app, "get_response", meeting)
+    statuses = await asyncio.gather(get(f"/a/{atelier_code}/join/"), get(f"/a/{atelier_code}/join/"))
+    assert statuses == [200, 200]
+
+
+async def test_a_kept_thread_holds_no_database_connection_between_requests(atelier_code):
+    assert await get(f"/a/{atelier_code}/join/") == 200
+    kept = django_asgi_app.threads.idle[-1]
+    assert kept.submit(lambda: connection.connection).result(timeout=10) is None
+
+
+def test_only_a_few_idle_threads_are_kept():
+    from cerveau.handler import RequestThreads
+
+    threads = RequestThreads(keep=2)
+    taken = [threads.take() for _ in range(3)]
+    for executor in taken:
+        threads.give_back(executor)
+    assert threads.idle == taken[:2]
+    with pytest.raises(RuntimeError):
+        taken[2].submit(print)
