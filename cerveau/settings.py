@@ -132,7 +132,8 @@ WSGI_APPLICATION = None
 # SQLite by default. WAL lets readers run beside the writer; IMMEDIATE makes
 # every write transaction take the write lock up front, so concurrent writers
 # queue (busy timeout) instead of failing with "database is locked" on
-# upgrade. Board reads begin DEFERRED instead (boards/fragments.py): no lock.
+# upgrade. Board reads begin DEFERRED instead (boards/reads.py): no lock.
+# Closed connections are kept for the next request (cerveau/backends/sqlite3).
 SQLITE_PATH = Path(env_str("CERVEAU_SQLITE_PATH") or BASE_DIR / "db.sqlite3")
 DATABASE_URL = env_str("DATABASE_URL")
 # Test databases are named per test process, so two test runs on one machine
@@ -148,7 +149,7 @@ def env_positive_int(name: str, default: int) -> int:
 
 
 # In a daphne process every HTTP request runs its database work on a thread
-# of its own (Django's ASGI handler), holding a pooled connection until it
+# of its own (cerveau/handler.py), holding a pooled connection until it
 # ends, and all the sockets share one more thread (Channels): the pool's size
 # is how many requests query at once, the rest wait for a connection up to the
 # pool timeout (then 503). One event loop and one interpreter lock per
