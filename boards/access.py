@@ -130,7 +130,10 @@ def remember_participant(request: HttpRequest, participant: Participant) -> None
     ratelimit.mark_browser(request.session)
     # A new session key whenever the session starts speaking for someone else:
     # a cookie planted in this browser beforehand must not become the participant.
-    request.session.cycle_key()
+    # A session that is not stored yet (no cookie, or one naming no session)
+    # gets a new key when it is saved: nothing to cycle.
+    if request.session.session_key is not None:
+        request.session.cycle_key()
 
 
 def forget_participant(request: HttpRequest, atelier_id: int) -> None:

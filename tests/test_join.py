@@ -110,6 +110,33 @@ def test_it_creates_the_participant_and_remembers_it(atelier, outsider):
     assertContains(board, "Vous êtes <strong>Dominique</strong>")
 
 
+def test_joining_without_a_session_stores_one_session(atelier, outsider):
+    from django.contrib.sessions.models import Session
+
+    outsider.post(JOIN_URL, _valid_join())
+
+    (stored,) = Session.objects.all()
+    assert outsider.cookies["sessionid"].value == stored.session_key
+
+
+def test_joining_with_a_session_already_stored_gives_it_a_new_key(atelier, outsider):
+    """A cookie set before joining (planted, or from an earlier visit) never
+    becomes the participant's."""
+    from django.contrib.sessions.models import Session
+
+    session = outsider.session
+    session["something"] = "before"
+    session.save()
+    before = session.session_key
+
+    outsider.post(JOIN_URL, _valid_join())
+
+    after = outsider.cookies["sessionid"].value
+    assert after != before
+    assert list(Session.objects.values_list("session_key", flat=True)) == [after]
+    assert outsider.session["something"] == "before"
+
+
 def test_it_trims_the_name_and_organisation(atelier, outsider):
     outsider.post(JOIN_URL, _valid_join(name="  Dominique  ", organisation="  Forges  "))
     participant = Participant.objects.get()
