@@ -7,6 +7,7 @@ the origin of a refused socket — instead of parsing sentences.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -54,6 +55,21 @@ class MaskTokens(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = mask_tokens(record.exc_text)
+        return True
+
+
+class CancelledCleanup(logging.Filter):
+    """channels_redis logs « Unexpected exception while cleaning-up channel »,
+    with a traceback, when a socket's cleanup (unsubscribing its channel from
+    Redis) is itself cancelled: daphne stopping while sockets are closing.
+    Nothing is lost (the subscription ends with the process): one INFO line.
+    Any other exception keeps its ERROR and its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.msg, record.args = "a closing socket's channel cleanup was cancelled: the process is stopping", ()
+            record.exc_info, record.exc_text = None, None
         return True
 
 

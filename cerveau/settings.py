@@ -505,7 +505,10 @@ LOGGING = {
         "json": {"()": "cerveau.logging.JSONFormatter"},
     },
     # Share and follow-up links' tokens are masked in every line (cerveau.logging).
-    "filters": {"mask_tokens": {"()": "cerveau.logging.MaskTokens"}},
+    "filters": {
+        "mask_tokens": {"()": "cerveau.logging.MaskTokens"},
+        "cancelled_cleanup": {"()": "cerveau.logging.CancelledCleanup"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["mask_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("CERVEAU_LOG_LEVEL", "INFO")},
     "loggers": {
@@ -517,6 +520,8 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         # runserver's request lines: cerveau.access logs every request instead (cerveau/access.py).
         "django.channels.server": {"level": "CRITICAL"},
+        # A process stopping while its sockets close is not an error (cerveau.logging).
+        "channels_redis.pubsub": {"filters": ["cancelled_cleanup"]},
     },
 }
 

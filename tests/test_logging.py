@@ -154,3 +154,30 @@ def test_a_configured_process_writes_json_lines_to_stderr():
     assert entry["level"] == "INFO"
     assert entry["event"] == "ws.connect" and entry["atelier"] == "CGNC16"
     assert entry["code"] is None and entry["origin"] == "https://atelier.example.org"
+
+
+def _log_cleanup_failure(error: BaseException) -> None:
+    # As channels_redis.pubsub does when unsubscribing a closing socket fails.
+    try:
+        raise error
+    except BaseException:
+        logging.getLogger("channels_redis.pubsub").exception("Unexpected exception while cleaning-up channel:")
+
+
+def test_a_cleanup_cancelled_by_a_stopping_process_is_one_info_line(caplog):
+    import asyncio
+
+    with caplog.at_level(logging.INFO, logger="channels_redis.pubsub"):
+        _log_cleanup_failure(asyncio.CancelledError())
+    (record,) = caplog.records
+    assert record.levelno == logging.INFO
+    assert "process is stopping" in record.getMessage()
+    assert record.exc_info is None
+
+
+def test_any_other_cleanup_failure_stays_an_error_with_its_traceback(caplog):
+    with caplog.at_level(logging.INFO, logger="channels_redis.pubsub"):
+        _log_cleanup_failure(ConnectionError("Redis went away"))
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
