@@ -31,6 +31,14 @@ KEEP_THREADS = 16
 
 
 class RequestThreads:
+    """One-thread executors for requests, kept for the next ones.
+
+    A request comes back only once nothing runs on its thread: a request
+    whose browser went away is cancelled, and asgiref then waits for the
+    sync call in flight to end before the cancellation goes on
+    (`SyncToAsync.__call__`), so Django's handler returns after its view.
+    `tests/test_handler.py` fails if that changes."""
+
     def __init__(self, keep: int = KEEP_THREADS) -> None:
         self.keep = keep
         self.idle: list[ThreadPoolExecutor] = []

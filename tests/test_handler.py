@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from django.db import connection
 
 from boards.models import Atelier
 from cerveau.asgi import application, django_asgi_app
+from cerveau.handler import RequestThreads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def get(path: str) -> int:
+async def get(path: str, *, leaves_after: threading.Event | None = None) -> int | None:
+    """GET `path` as daphne would; with `leaves_after`, the browser goes away
+    once that event is set (the view is running), before any answer."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -42,6 +46,10 @@ async def get(path: str) -> int:
         if not asked:
             asked = True
             return {"type": "http.request", "body": b"", "more_body": False}
+        if leaves_after is not None:
+            while not leaves_after.is_set():
+                await asyncio.sleep(0.01)
+            return {"type": "http.disconnect"}
         await answered.wait()
         return {"type": "http.disconnect"}
 
@@ -51,7 +59,7 @@ async def get(path: str) -> int:
             answered.set()
 
     await application(scope, receive, send)
-    return messages[0]["status"]
+    return messages[0]["status"] if messages else None
 
 
 @pytest.fixture
@@ -97,17 +105,36 @@ async def test_requests_at_once_each_have_a_thread_of_their_own(threads_seen, mo
 
 async def test_a_kept_thread_holds_no_database_connection_between_requests(atelier_code):
     assert await get(f"/a/{atelier_code}/join/") == 200
-    kept = django_asgi_app.threads.idle[-1]
+    kept = django_asgi_app.threads.idle[-1]  # the last given back
     assert kept.submit(lambda: connection.connection).result(timeout=10) is None
 
 
 def test_only_a_few_idle_threads_are_kept():
-    from cerveau.handler import RequestThreads
-
     threads = RequestThreads(keep=2)
     taken = [threads.take() for _ in range(3)]
-    for executor in taken:
-        threads.give_back(executor)
+    for thread in taken:
+        threads.give_back(thread)
     assert threads.idle == taken[:2]
     with pytest.raises(RuntimeError):
         taken[2].submit(print)
+
+
+async def test_a_request_whose_browser_left_ends_after_its_view(monkeypatch, atelier_code):
+    """A thread goes back to the pool when its request ends: that must be
+    after the view, even when the browser went away while it ran (stuck, say,
+    on the database), or the next request would queue behind it."""
+    started = threading.Event()
+    finished = threading.Event()
+    get_response = django_asgi_app.get_response
+
+    def slow(request):
+        started.set()
+        time.sleep(0.3)
+        try:
+            return get_response(request)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(django_asgi_app, "get_response", slow)
+    assert await get(f"/a/{atelier_code}/join/", leaves_after=started) is None
+    assert finished.is_set()

@@ -52,12 +52,6 @@ class ConnectionPool:
                 return
         connection.close()
 
-    def close_all(self) -> None:
-        with self.lock:
-            idle, self.idle = self.idle, []
-        for connection in idle:
-            connection.close()
-
 
 _pools: dict[tuple, ConnectionPool] = {}
 _pools_lock = threading.Lock()
