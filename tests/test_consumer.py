@@ -342,6 +342,29 @@ async def test_a_socket_is_answered_after_two_database_hand_offs(sockets, alice,
     assert hand_offs == ["arrive", "resync"]
 
 
+async def test_a_page_gone_before_its_snapshot_costs_nothing_else(sockets, alice, monkeypatch, caplog):
+    """daphne refuses to send on a connection that closed meanwhile (a phone
+    leaving mid-handshake): the send is lost, logged as such, and nothing
+    else ends with it."""
+    from autobahn.exception import Disconnected
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+    send = AsyncWebsocketConsumer.send
+
+    async def closed_for_snapshots(self, text_data=None, bytes_data=None, close=False):
+        if text_data and 'data-kind="snapshot"' in text_data:
+            raise Disconnected("Attempt to send on a closed protocol")
+        await send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    monkeypatch.setattr(AsyncWebsocketConsumer, "send", closed_for_snapshots)
+
+    communicator = await sockets(participant=alice.participant)
+
+    await communicator.send_json_to({"type": "ping", "version": 0})
+    assert await board_frames(communicator) == ['<div id="live-ping" data-version="0" hidden></div>']
+    assert "websocket gone before a send" in caplog.text
+
+
 # --- Snapshot on connect ------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -128,6 +129,15 @@ class BoardConsumer(AsyncWebsocketConsumer):
         if self.participant is not None:
             relay.presence_changed(viewer.atelier.pk)
         await self.resync((query.get("v") or [""])[0])
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> None:
+        """A page that went away since (a phone leaving mid-handshake on bad
+        Wi-Fi) misses what we send it: daphne refuses to send on a closed
+        connection, which is no error of ours and ends nothing else."""
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            self.log(logging.INFO, "websocket gone before a send", event="ws.gone")
 
     async def refuse_handshake(self, code: int, reason: str, level: int, why: str) -> None:
         """Accept, then close with a 4xxx code: browsers report a refused
