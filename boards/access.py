@@ -116,7 +116,7 @@ def participant_by_code(session: Any, code: str) -> Participant | None:
     it at every request."""
     if session is None:
         return None
-    joined = {value for key, value in session.items() if key.startswith(SESSION_PREFIX)}
+    joined = [session[session_key(atelier_id)] for atelier_id in joined_atelier_ids(session)]
     if not joined:
         return None
     participant = Participant.objects.select_related("atelier").filter(pk__in=joined, atelier__code=code).first()
