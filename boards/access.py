@@ -81,7 +81,10 @@ def find_by_code(request: HttpRequest, code: str) -> tuple[Atelier, Participant 
     participant = participant_by_code(request.session, code)
     if participant is not None:
         return participant.atelier, participant
-    atelier = Atelier.objects.filter(code=code).first()
+    try:
+        atelier = Atelier.objects.get(code=code)
+    except Atelier.DoesNotExist:
+        atelier = None
     if not _invited(request, atelier) and ratelimit.guessing_blocked(request):
         raise TooManyAttempts
     if atelier is None:
@@ -119,10 +122,13 @@ def participant_by_code(session: Any, code: str) -> Participant | None:
     joined = [session[session_key(atelier_id)] for atelier_id in joined_atelier_ids(session)]
     if not joined:
         return None
-    participant = Participant.objects.select_related("atelier").filter(pk__in=joined, atelier__code=code).first()
-    if participant is None or session.get(session_key(participant.atelier_id)) != participant.pk:
+    # One atelier per code, one participant per atelier in a session: at most
+    # one row (get() compiles no ordering, which first() would add).
+    try:
+        participant = Participant.objects.select_related("atelier").get(pk__in=joined, atelier__code=code)
+    except (Participant.DoesNotExist, Participant.MultipleObjectsReturned):
         return None
-    return participant
+    return participant if session.get(session_key(participant.atelier_id)) == participant.pk else None
 
 
 def remember_participant(request: HttpRequest, participant: Participant) -> None:

@@ -56,11 +56,13 @@ class Cards:
     has_more: bool
 
 
-def shared(atelier: Atelier, *, sort: str, category: str, limit: int) -> Cards:
+def shared(atelier: Atelier, *, sort: str, category: str, limit: int, fresh: bool = False) -> Cards:
     """The first `limit` cards of this view in the active language, rendered
-    at most once per version."""
+    at most once per version. `fresh`: `atelier` was read by this request,
+    its version is current (one query less for every page a room loads)."""
     language = translation.get_language()
-    cards = cache.get(_key(atelier.pk, current_version(atelier.pk), language, sort, category, limit))
+    version = atelier.version if fresh else current_version(atelier.pk)
+    cards = cache.get(_key(atelier.pk, version, language, sort, category, limit))
     if cards is None:
         board = load_board(atelier, sort=sort, category=category, limit=limit)
         html = render_to_string(

@@ -4,14 +4,18 @@ services re-check every rule through model validation."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
 import secrets
 import zoneinfo
 
 from django import forms
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from boards import territories
@@ -467,3 +471,54 @@ class ObservatoireFilterForm(forms.Form):
         self.is_valid()
         cleaned = getattr(self, "cleaned_data", {})
         return {name: cleaned.get(name) or "" for name in self.fields}
+
+
+# --- Drawing fields -------------------------------------------------------------------------
+
+# How long a drawn form stays in the process's cache (CACHES["default"]);
+# its key holds everything the drawing depends on, so it is never stale.
+FIELDS_CACHE_SECONDS = 3600
+
+
+def render_fields(form: forms.BaseForm, names: tuple[str, ...]) -> SafeString:
+    """The named fields of `form`, each drawn by boards/_field.html.
+
+    Django draws a widget through several templates, which made up a third
+    of what the join and board pages cost a room joining at once. A form
+    nobody has filled in yet (unbound) draws the same for everyone who reads
+    the same language, so it is drawn once per process, under a key made of
+    everything the drawing reads: the form, the language, and each field's
+    value, choices, label, help text, widget attributes and requirement. A
+    bound form (errors, what was typed) is drawn each time."""
+    if form.is_bound:
+        return _draw_fields(form, names)
+    key = f"fields:{_fields_fingerprint(form, names)}"
+    html = cache.get(key)
+    if html is None:
+        html = _draw_fields(form, names)
+        cache.set(key, html, FIELDS_CACHE_SECONDS)
+    return mark_safe(html)  # drawn, and escaped, by the template
+
+
+def _draw_fields(form: forms.BaseForm, names: tuple[str, ...]) -> SafeString:
+    return mark_safe("".join(render_to_string("boards/_field.html", {"field": form[name]}) for name in names))
+
+
+def _fields_fingerprint(form: forms.BaseForm, names: tuple[str, ...]) -> str:
+    parts: list[object] = [type(form).__module__, type(form).__qualname__, translation.get_language()]
+    parts += [form.auto_id, form.prefix]
+    for name in names:
+        bound, field = form[name], form.fields[name]
+        choices = getattr(field, "choices", None)
+        parts += [
+            name,
+            bound.value(),
+            str(bound.label),
+            str(field.help_text),
+            field.required,
+            field.disabled,
+            type(field.widget).__qualname__,
+            sorted((key, str(value)) for key, value in field.widget.attrs.items()),
+            [(value, str(label)) for value, label in choices] if choices is not None else None,
+        ]
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()

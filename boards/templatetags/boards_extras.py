@@ -4,6 +4,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from boards import forms
 from boards.live import protocol
 from boards.services.privacy import retention_days
 
@@ -15,6 +16,13 @@ def live_version(version: int, kind: str = protocol.Kind.PAGE, oob: bool = False
     """The version marker a page or a push starts from (boards.live.protocol)."""
     # Only an integer and a known kind reach the markup.
     return mark_safe(protocol.version_marker(version, kind, oob=oob))
+
+
+@register.simple_tag
+def fields(form, *names: str) -> SafeString:
+    """`{% fields form "name" "role" %}`: those fields, each drawn by
+    boards/_field.html (a form nobody has filled in, once per process)."""
+    return forms.render_fields(form, names)
 
 
 @register.filter

@@ -142,7 +142,8 @@ def _render_board(
     sort, category = reads.clean_view(request.GET.get("sort"), request.GET.get("category", ""), participant.atelier)
     # Without JavaScript, "show more" reloads the page with more cards.
     shown = _int_param(request, "shown", reads.PAGE_SIZE, reads.PAGE_SIZE, reads.MAX_SHOWN)
-    board = cards.shared(participant.atelier, sort=sort, category=category, limit=shown)
+    # participant_required read the participant and the atelier just now.
+    board = cards.shared(participant.atelier, sort=sort, category=category, limit=shown, fresh=True)
     atelier = board.atelier
     my_me_toos = set(
         MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
