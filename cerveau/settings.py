@@ -399,6 +399,8 @@ def env_rate_limits(name: str) -> dict[str, tuple[float, float] | int]:
 RATE_LIMITS = env_rate_limits("CERVEAU_RATE_LIMITS")
 
 # --- Sessions: participants have no account, the session cookie is who they are.
+# Database sessions without the look-up before each new key (cerveau/sessions.py).
+SESSION_ENGINE = "cerveau.sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_HTTPONLY = True

@@ -228,6 +228,51 @@ def test_it_returns_404_when_joining_an_unknown_atelier_by_post(db, outsider):
     assert not Participant.objects.exists()
 
 
+def test_an_atelier_deleted_while_someone_joins_answers_404_and_saves_nothing(atelier, outsider, monkeypatch):
+    from boards.services import participation
+
+    real = participation.join_atelier
+
+    def deleted_meanwhile(found, **fields):
+        Atelier.objects.filter(pk=found.pk).delete()
+        return real(found, **fields)
+
+    monkeypatch.setattr(participation, "join_atelier", deleted_meanwhile)
+    outsider.get(JOIN_URL)
+    assert outsider.post(JOIN_URL, _valid_join()).status_code == 404
+    assert not Participant.objects.exists()
+
+
+def test_a_new_session_takes_a_fresh_key_even_when_the_first_one_drawn_is_taken(alice, monkeypatch):
+    """The session store inserts a new key without asking first whether it is
+    taken (cerveau/sessions.py): a taken key is refused by the insert, and
+    another is drawn; the session holding it is left as it was."""
+    from cerveau import sessions
+
+    taken = alice.session.session_key
+    before = dict(alice.session.items())
+    drawn = iter([taken, "k" * 32])
+    monkeypatch.setattr(sessions, "get_random_string", lambda length, chars: next(drawn))
+    store = sessions.SessionStore()
+    store["cerveau.note"] = "fresh"
+    store.save()
+    assert store.session_key == "k" * 32
+    assert dict(sessions.SessionStore(taken).load()) == before
+    assert sessions.SessionStore("k" * 32).load() == {"cerveau.note": "fresh"}
+
+
+def test_joining_saves_the_new_session_without_looking_its_key_up_first(atelier, outsider):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    outsider.get(JOIN_URL)
+    with CaptureQueriesContext(connection) as queries:
+        assert outsider.post(JOIN_URL, _valid_join()).status_code == 302
+    session_reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "django_session" in q["sql"]]
+    assert session_reads == []
+    assert outsider.get(BOARD_URL).status_code == 200
+
+
 def test_board_requires_joining(atelier, outsider):
     response = outsider.get(BOARD_URL)
     assertRedirects(response, JOIN_URL, fetch_redirect_response=False)

@@ -13,6 +13,7 @@ from boards.live.protocol import Event
 from boards.models import Atelier, HelpOffer, Impossible, MeToo, Participant, Precision, Reach
 from boards.phases import Action, Phase
 from boards.services.core import (
+    NotFound,
     Refused,
     begin_write,
     check_submission_key,
@@ -26,8 +27,12 @@ from boards.similarity import engine
 
 def join_atelier(atelier: Atelier, *, name: str, organisation: str, role: str) -> Participant:
     participant = Participant(atelier=atelier, name=name.strip(), organisation=organisation.strip(), role=role)
-    _clean(participant)
-    atelier.refresh_from_db(fields=["phase", "locked"])
+    # The atelier is checked by reading it again below, not by a query of its own.
+    _clean(participant, exclude=["atelier"])
+    try:
+        atelier.refresh_from_db(fields=["phase", "locked"])
+    except Atelier.DoesNotExist:
+        raise NotFound from None
     # Joining changes nothing on the board (no version): the phase is only read.
     if atelier.phase == Phase.CLOSED:
         raise Refused(phases.refusal(False, Action.JOIN), code="phase")

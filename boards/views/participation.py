@@ -30,7 +30,6 @@ from boards.access import (
     too_many_attempts,
 )
 from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm, SameImpossibleForm
-from boards.live import presence
 from boards.models import Atelier, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
 from boards.services import participation, plan
@@ -54,12 +53,15 @@ EDIT_AGAIN = "edit"
 
 
 def _run(form: Form, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a service; turn its validation errors into form errors."""
+    """Call a service; turn its validation errors into form errors (and a
+    target gone meanwhile into a 404)."""
     try:
         return action(*args, **kwargs)
     except ValidationError as error:
         form.add_error(None, error)
         return None
+    except NotFound:
+        raise Http404 from None
 
 
 def _board_url(atelier: Atelier, anchor: str = "") -> str:
@@ -156,7 +158,7 @@ def _render_board(
         "version": board.version,
         "cards": cards.personal(board, get_token(request), my_me_toos),
         "stats": board.stats,
-        "online": presence.online_count(atelier.pk),
+        # No "online": the count shows once a push brings it (board.js), never from the page.
         "sort": sort,
         "category": category,
         "shown": board.count,
@@ -411,10 +413,7 @@ def offer_help(request: HttpRequest, participant: Participant, impossible_id: in
             form.add_error(None, refusal.message)
             context = {"atelier": participant.atelier, "participant": participant, "impossible": impossible}
             return refusal.respond(render(request, "boards/offer.html", {**context, "form": form}))
-        try:
-            offer = _run(form, participation.offer_help, participant, impossible.pk, **form.cleaned_data)
-        except NotFound:
-            raise Http404 from None
+        offer = _run(form, participation.offer_help, participant, impossible.pk, **form.cleaned_data)
     if offer is not None:
         if request.htmx:
             return render(request, "boards/offer.html#offer_thanks", {"impossible": impossible})
