@@ -493,10 +493,7 @@ def render_fields(form: forms.BaseForm, names: tuple[str, ...]) -> SafeString:
     if form.is_bound:
         return _draw_fields(form, names)
     key = f"fields:{_fields_fingerprint(form, names)}"
-    html = cache.get(key)
-    if html is None:
-        html = _draw_fields(form, names)
-        cache.set(key, html, FIELDS_CACHE_SECONDS)
+    html = cache.get_or_set(key, lambda: _draw_fields(form, names), FIELDS_CACHE_SECONDS)
     return mark_safe(html)  # drawn, and escaped, by the template
 
 
@@ -508,7 +505,8 @@ def _fields_fingerprint(form: forms.BaseForm, names: tuple[str, ...]) -> str:
     parts: list[object] = [type(form).__module__, type(form).__qualname__, translation.get_language()]
     parts += [form.auto_id, form.prefix]
     for name in names:
-        bound, field = form[name], form.fields[name]
+        bound = form[name]
+        field = bound.field
         choices = getattr(field, "choices", None)
         parts += [
             name,
