@@ -38,6 +38,7 @@ from boards.models import (
     Theme,
     validate_time_zone,
 )
+from boards.observatoire.figures import quarter_label
 
 
 def new_submission_key() -> str:
@@ -452,7 +453,7 @@ class ObservatoireFilterForm(forms.Form):
     def __init__(self, *args, quarters: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         every = [("", _("Tous"))]
-        self.fields["quarter"].choices = every + [(q, q) for q in quarters]
+        self.fields["quarter"].choices = every + [(q, quarter_label(q)) for q in quarters]
         self.fields["region"].choices = [("", _("Toutes"))] + [(r.code, r.name) for r in territories.regions()]
         self.fields["departement"].choices = every + [
             (d.code, f"{d.code} {d.name}") for d in territories.departements()

@@ -9,6 +9,7 @@ import datetime
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from boards.models import ActionStatus, Impossible, Reach, Role
 from boards.observatoire import figures, secrecy
@@ -146,6 +147,15 @@ def test_the_quarter_is_the_ateliers_own():
     new_year = datetime.datetime(2026, 12, 31, 23, 30, tzinfo=datetime.UTC)
     assert figures.quarter_of(new_year, "Europe/Paris") == "2027-T1"
     assert figures.quarter_of(new_year, "America/Martinique") == "2026-T4"
+
+
+def test_a_quarter_key_reads_in_the_language_of_the_page():
+    with translation.override("fr"):
+        assert figures.quarter_label("2026-T4") == "T4 2026"
+    with translation.override("en"):
+        assert figures.quarter_label("2026-T4") == "Q4 2026"
+    # Anything else is shown as it is.
+    assert figures.quarter_label("2026") == "2026"
 
 
 def test_the_command_is_idempotent_and_records_its_run(capsys):

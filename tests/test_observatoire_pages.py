@@ -145,8 +145,22 @@ def test_a_theme_page_with_its_trend_over_quarters(client, welders):
     assert chart.get("role") == "img" and chart.get("aria-label")
     texts = [t.text for t in chart.iter(f"{SVG}text")]
     # Every value and quarter is written on the chart: it reads without colour.
-    assert texts == ["5", "2026-T2", "9", "2026-T4"]
-    assert '<th scope="row">2026-T2</th>' in html
+    assert texts == ["5", "T2 2026", "9", "T4 2026"]
+    assert '<th scope="row">T2 2026</th>' in html
+
+
+def test_quarters_are_written_as_each_language_writes_them(welders):
+    season.compute()
+
+    french = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    english = Client(HTTP_ACCEPT_LANGUAGE="en")
+    theme = "/observatoire/theme/recruter-des-soudeurs/"
+
+    assert '<th scope="row">T4 2026</th>' in _main(french.get(theme))
+    assert '<th scope="row">Q4 2026</th>' in _main(english.get(theme))
+    # The filter keeps the quarter's key in the address (and in open data).
+    assert '<option value="2026-T4">T4 2026</option>' in _main(french.get("/observatoire/"))
+    assert '<option value="2026-T4">Q4 2026</option>' in _main(english.get("/observatoire/"))
 
 
 def test_only_accepted_themes_have_a_page(client):

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from boards.models import ActionStatus, HelpOffer, MeToo, PlanAction, Theme
 from boards.observatoire import secrecy, themes
@@ -28,8 +29,18 @@ ALL_ROLES = ""
 
 
 def quarter_of(moment, time_zone: str) -> str:
+    """The quarter's key, as stored and in open data: "2026-T4"."""
     local = timezone.localtime(moment, zoneinfo.ZoneInfo(time_zone))
     return f"{local.year}-T{(local.month - 1) // 3 + 1}"
+
+
+def quarter_label(key: str) -> str:
+    """A quarter's key as the reader's language writes it: « T4 2026 », "Q4 2026"."""
+    year, _separator, number = key.partition("-T")
+    if not (year.isdigit() and number.isdigit()):
+        return key
+    # Translators: a quarter of a year, e.g. « T4 2026 » (English: "Q4 2026").
+    return _("T%(number)s %(year)s") % {"number": number, "year": year}
 
 
 def _cells() -> dict[tuple, secrecy.Cell]:

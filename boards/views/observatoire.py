@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from boards import territories
 from boards.forms import ObservatoireFilterForm
-from boards.observatoire import charts, opendata, reads
+from boards.observatoire import charts, figures, opendata, reads
 from boards.observatoire.models import Level, Theme
 from boards.territories import maps
 
@@ -94,6 +94,7 @@ def theme(request: HttpRequest, slug: str) -> HttpResponse:
         # that some atelier somewhere raised it.
         raise Http404
     title = _("%(theme)s : impossibles comptés par trimestre") % {"theme": theme.name}
+    trend = [(figures.quarter_label(quarter), line) for quarter, line in trend]
     context = {
         "theme": theme,
         "trend": trend,
