@@ -17,6 +17,7 @@ from importlib import import_module
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -25,7 +26,7 @@ from django.db import connections
 from django.utils import timezone
 
 from boards.access import session_key
-from boards.live import protocol, relay
+from boards.live import protocol, publish, relay
 from boards.live.presence import online_count
 from boards.live.protocol import Close
 from boards.models import Atelier, HelpKind, HelpOffer, Impossible, MeToo, Participant, Presence, Role
@@ -691,7 +692,10 @@ async def test_sockets_of_one_group_share_one_relay_and_each_get_a_push_once(syn
     third, _ = await synced(charlie.participant, lang="en")
     groups = sorted(group for _loop, group in relay._relays)
     atelier_id = alice.participant.atelier_id
-    assert groups == [protocol.atelier_group(atelier_id, "en"), protocol.atelier_group(atelier_id, "fr")]
+    # One per atelier and language, and one for close orders: none per socket.
+    assert groups == sorted(
+        [protocol.atelier_group(atelier_id, "en"), protocol.atelier_group(atelier_id, "fr"), protocol.CLOSE_GROUP]
+    )
 
     await database_sync_to_async(post_impossible)(alice.participant, "Impossible de trouver un local")
 
@@ -705,7 +709,7 @@ async def test_the_relay_goes_when_its_last_socket_leaves(synced, alice, bob):
     second, _ = await synced(bob.participant)
 
     await first.disconnect(timeout=TIMEOUT)
-    assert len(relay._relays) == 1
+    assert len(relay._relays) == 2  # the atelier's, and close orders'
     await second.disconnect(timeout=TIMEOUT)
     assert relay._relays == {}
 
@@ -713,3 +717,64 @@ async def test_the_relay_goes_when_its_last_socket_leaves(synced, alice, bob):
     third, before = await synced(alice.participant)
     await database_sync_to_async(post_impossible)(bob.participant, "Impossible de garder nos apprentis")
     assert live_version(await next_board_message(third)) == (before + 1, "event")
+
+
+async def test_a_socket_takes_no_subscription_of_its_own_on_the_channel_layer(synced, alice, bob, charlie, monkeypatch):
+    await synced(alice.participant)  # the relays of this atelier start here
+    layer = get_channel_layer()
+    calls = []
+    for name in ("new_channel", "group_add", "group_discard"):
+        method = getattr(layer, name)
+
+        async def counted(*args, _name=name, _method=method, **kwargs):
+            calls.append(_name)
+            return await _method(*args, **kwargs)
+
+        monkeypatch.setattr(layer, name, counted)
+
+    # Sockets arriving in an atelier that already has one here, and leaving.
+    second, _ = await synced(bob.participant)
+    third, _ = await synced(charlie.participant)
+    await second.disconnect(timeout=TIMEOUT)
+    await third.disconnect(timeout=TIMEOUT)
+
+    assert calls == []
+
+
+async def test_a_close_order_closes_the_sockets_it_names_and_no_other(synced, alice, bob):
+    phone, _ = await synced(alice.participant)
+    tablet, _ = await synced(alice.participant)
+    bystander, before = await synced(bob.participant)
+
+    await database_sync_to_async(publish.close_participant)(alice.participant.atelier_id, alice.participant.pk)
+
+    await expect_closed(phone, Close.SIGNED_OUT)
+    await expect_closed(tablet, Close.SIGNED_OUT)
+    await database_sync_to_async(post_impossible)(bob.participant, "Impossible de garder nos apprentis")
+    assert live_version(await next_board_message(bystander)) == (before + 1, "event")
+
+
+async def _expect_put_off(communicator: WebsocketCommunicator) -> None:
+    """Accepted, told that live updates are interrupted, closed with TRY_AGAIN soon after."""
+    assert await communicator.receive_from(timeout=TIMEOUT) == protocol.LAYER_DOWN
+    await expect_closed(communicator, Close.TRY_AGAIN)
+
+
+async def test_a_socket_arriving_while_the_layer_is_away_is_put_off(sockets, alice, monkeypatch):
+    monkeypatch.setattr(relay, "layer_up", lambda layer: False)
+    monkeypatch.setattr(relay, "PUT_OFF_SECONDS", (0.05, 0.1))
+
+    await _expect_put_off(await sockets(participant=alice.participant))
+    assert await presence_rows(alice.participant) == []
+
+
+async def test_a_socket_whose_relay_cannot_reach_the_layer_is_put_off_and_not_counted(sockets, alice, monkeypatch):
+    async def unreachable(self):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(relay.GroupRelay, "start", unreachable)
+    monkeypatch.setattr(relay, "PUT_OFF_SECONDS", (0.05, 0.1))
+
+    await _expect_put_off(await sockets(participant=alice.participant))
+    assert await presence_rows(alice.participant) == []
+    assert relay._relays == {}

@@ -8,12 +8,18 @@ reach this socket through its process's relay (`boards.live.relay`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 
 from boards import access, ratelimit
 from boards.live import identity, messages, presence, protocol, relay, wire
@@ -26,13 +32,19 @@ logger = logging.getLogger(__name__)
 
 
 class BoardConsumer(AsyncWebsocketConsumer):
-    """A participant's or a facilitator's page of one atelier (`ws/a/<code>/`)."""
+    """A participant's or a facilitator's page of one atelier (`ws/a/<code>/`).
+
+    A socket takes no channel of its own on the channel layer: everything it
+    hears comes through its process's relays (its atelier's group for its
+    language, and the close orders), so opening and closing one costs Redis
+    nothing once its atelier has a socket in this process."""
 
     viewer: access.Viewer | None = None
-    # The atelier's group for this page's language, which the relay serves.
-    board_group: str | None = None
-    # Groups this socket joins on the layer itself, to be closed through them:
-    # its browser session, link, team membership, participant.
+    # The relays this socket listens to: its atelier's group for this page's
+    # language, and protocol.CLOSE_GROUP.
+    relays: tuple[str, ...] = ()
+    # Whose socket it is, for close orders: its browser session, link, team
+    # membership, participant (protocol.session_group and the like).
     own_groups: tuple[str, ...] = ()
     # Pushes that reach the relay before the handshake completes are skipped:
     # the resync that follows the handshake covers them.
@@ -41,21 +53,40 @@ class BoardConsumer(AsyncWebsocketConsumer):
     closing = False
     # daphne's connection, to which the relay writes pushes framed once.
     wire: wire.Wire | None = None
+    # A socket put off (the layer is away) closes itself a few seconds later.
+    put_off_task: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, without the channel it would open on the
+        layer for each socket (a Redis subscription, and its unsubscription
+        at close, per socket)."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer()
+        # This socket's name in the presence table and in the logs.
+        self.channel_name = f"socket.{uuid.uuid4().hex}"
+        self.base_send = send
         try:
-            await super().__call__(scope, receive, send)
-        except Exception:
-            if hasattr(self, "channel_name"):
-                raise
-            # No channel of its own: the channel layer (Redis) is away.
-            logger.warning("websocket put off: the channel layer is unavailable")
-            await relay.put_off(receive, send)
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
         finally:
             # A handler that failed (the database away) never reaches
-            # disconnect(): leave the relay anyway, or it keeps this socket.
-            if self.board_group is not None:
-                await relay.leave(self.board_group, self)
+            # disconnect(): leave the relays anyway, or they keep this socket.
+            await self.leave_relays()
+
+    async def dispatch(self, message: dict) -> None:
+        """Channels' dispatch, without closing old database connections in a
+        thread hop of its own before every message: each of our database
+        calls goes through database_sync_to_async, which does it anyway."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def leave_relays(self) -> None:
+        relays, self.relays = self.relays, ()
+        for group in relays:
+            await relay.leave(group, self)
 
     @property
     def participant(self) -> Participant | None:
@@ -100,6 +131,9 @@ class BoardConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.bucket = ratelimit.MessageBucket()
+        if not relay.layer_up(self.channel_layer):
+            await self.put_off()
+            return
         viewer, counted = await database_sync_to_async(self.arrive)()
         if viewer is None:
             await self.refuse_handshake(Close.NOT_A_MEMBER, "not-member", logging.INFO, "not a member")
@@ -117,11 +151,18 @@ class BoardConsumer(AsyncWebsocketConsumer):
         # Join the atelier's group before reading the version: anything
         # committed after the read is pushed to us, anything before is in the
         # snapshot.
-        self.board_group = protocol.atelier_group(viewer.atelier.pk, self.language)
-        await relay.join(self.board_group, self, self.channel_layer)
         self.own_groups = tuple(self.groups_of(viewer))
-        for group in self.own_groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            for group in (protocol.atelier_group(viewer.atelier.pk, self.language), protocol.CLOSE_GROUP):
+                self.relays += (group,)
+                await relay.join(group, self, self.channel_layer)
+        except Exception:
+            await self.leave_relays()
+            if self.participant is not None:
+                await database_sync_to_async(presence.disconnect)(self.channel_name)
+            self.viewer = None
+            await self.put_off()
+            return
         await self.accept()
         self.wire = self.scope.get(wire.SCOPE_KEY)
         self.accepted = True
@@ -146,13 +187,35 @@ class BoardConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.close(code=int(code))
 
+    async def put_off(self) -> None:
+        """The channel layer (Redis) is away: accept, say that live updates
+        are interrupted, and close with TRY_AGAIN a few seconds later (what
+        the socket sends meanwhile waits for the layer)."""
+        logger.warning("websocket put off: the channel layer is unavailable")
+        self.closing = True
+        await self.accept()
+        self.wire = self.scope.get(wire.SCOPE_KEY)
+        await self.send(text_data=protocol.LAYER_DOWN)
+        self.put_off_task = asyncio.ensure_future(self.close_to_retry(relay.put_off_seconds()))
+
+    async def close_to_retry(self, after: float) -> None:
+        """Close with TRY_AGAIN (1011), a code htmx retries, `after` seconds.
+        autobahn sends no 1011 for an ASGI close (only 1000 and 3000–4999);
+        daphne sends it itself, on the connection, when an application fails:
+        so do we, through the connection's wire."""
+        await asyncio.sleep(after)
+        if self.wire is not None:
+            if self.wire.open:
+                self.wire.protocol.sendCloseFrame(code=int(Close.TRY_AGAIN), isReply=False)
+        else:
+            await self.close(code=int(Close.TRY_AGAIN))
+
     async def disconnect(self, code: int) -> None:
+        if self.put_off_task is not None:
+            self.put_off_task.cancel()
         if self.viewer is not None:
             self.log(logging.INFO, "websocket disconnected", event="ws.disconnect", code=code)
-        if self.board_group is not None:
-            await relay.leave(self.board_group, self)
-        for group in self.own_groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.leave_relays()
         if self.participant is not None:
             await database_sync_to_async(presence.disconnect)(self.channel_name)
             relay.presence_changed(self.viewer.atelier.pk)
@@ -204,10 +267,6 @@ class BoardConsumer(AsyncWebsocketConsumer):
         )
         if html is not None:
             await self.send(text_data=html)
-
-    async def board_close(self, event: dict) -> None:
-        """A close order through one of `own_groups` (protocol.CLOSE)."""
-        await self.close(code=event.get("code", Close.GONE))
 
 
 class LinkConsumer(BoardConsumer):

@@ -136,6 +136,12 @@ def atelier_group(atelier_id: int, language: str) -> str:
     return f"atelier-{atelier_id}-{language}"
 
 
+# Close orders for sockets that are not all of one atelier group (a session,
+# a participant, a team member, a link): each process has one subscription
+# to it and closes its own sockets of the group the order names.
+CLOSE_GROUP = "sockets-close"
+
+
 def token_group(token: str) -> str:
     """The sockets of pages opened through one share or follow-up link."""
     return "token-" + _digest(token)

@@ -67,9 +67,11 @@ async def send_async(atelier_id: int, rendered: dict[str, str]) -> None:
 
 
 def close_atelier(atelier_id: int) -> None:
-    """The atelier is gone: its sockets close for good."""
+    """The atelier is gone: its sockets close for good (through the relays of
+    its groups, which close all their sockets)."""
+    order = {"type": protocol.CLOSE, "code": int(protocol.Close.GONE)}
     for language in [*messages.languages(), protocol.TICKS]:
-        _close_group(protocol.atelier_group(atelier_id, language), protocol.Close.GONE, "a deleted atelier")
+        _send_order(protocol.atelier_group(atelier_id, language), order, "a deleted atelier")
 
 
 def close_token(token: str) -> None:
@@ -96,7 +98,12 @@ def close_team_member(atelier_id: int, user_id: int) -> None:
 
 
 def _close_group(group: str, code: int, whose: str) -> None:
+    """Tell every process to close its sockets of `group` (protocol.CLOSE_GROUP)."""
+    _send_order(protocol.CLOSE_GROUP, {"type": protocol.CLOSE, "group": group, "code": int(code)}, whose)
+
+
+def _send_order(destination: str, order: dict, whose: str) -> None:
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": protocol.CLOSE, "code": int(code)})
+        async_to_sync(get_channel_layer().group_send)(destination, order)
     except Exception:
         logger.warning("could not close the sockets of %s", whose)

@@ -38,6 +38,9 @@ class Socket(Protocol):
     accepted: bool
     # daphne's connection, written to directly (boards.live.wire), or None.
     wire: wire.Wire | None
+    # Whose socket it is (protocol.session_group and the like): a close order
+    # naming one of them closes it.
+    own_groups: tuple[str, ...]
 
     async def send(self, text_data: str) -> None: ...
 
@@ -49,27 +52,46 @@ class Socket(Protocol):
 
 class GroupRelay:
     """This process's single subscription to one group, fanning its pushes
-    out to the local sockets that joined it."""
+    out to the local sockets that joined it.
+
+    One group is not an atelier's: protocol.CLOSE_GROUP carries the close
+    orders for every socket (a session that logged out, a forgotten
+    participant, a revoked link), each naming whose sockets close. Every
+    local socket joins its relay too, so a socket takes no subscription of
+    its own on the channel layer; that relay sends no beats and no news of
+    the layer (each socket's atelier relay does)."""
 
     def __init__(self, group: str, layer) -> None:
         self.group = group
         self.layer = layer
+        self.pushes = group != protocol.CLOSE_GROUP
         self.sockets: set[Socket] = set()
         self.ready = asyncio.Event()
+        self.failed = False
         self.task: asyncio.Task | None = None
         self.beating: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(self.group, self.channel)
+        try:
+            self.channel = await self.layer.new_channel()
+            await self.layer.group_add(self.group, self.channel)
+        except BaseException:
+            # Sockets waiting for this relay hear that it failed.
+            self.failed = True
+            self.ready.set()
+            raise
         self.task = asyncio.ensure_future(self._forward())
-        self.beating = asyncio.ensure_future(self._beat())
-        watch_layer(self.layer, self)
+        if self.pushes:
+            self.beating = asyncio.ensure_future(self._beat())
+            watch_layer(self.layer, self)
         self.ready.set()
 
     async def stop(self) -> None:
         await self.ready.wait()
-        unwatch_layer(self.layer, self)
+        if self.failed:
+            return
+        if self.pushes:
+            unwatch_layer(self.layer, self)
         for task in (self.task, self.beating):
             if task is not None:
                 task.cancel()
@@ -90,7 +112,11 @@ class GroupRelay:
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == protocol.CLOSE:
-                for socket in [socket for socket in self.sockets if socket.accepted]:
+                # An order for the whole group (an atelier deleted), or for
+                # the sockets of one session, participant, team member, link.
+                whose = message.get("group")
+                closed = [s for s in self.sockets if s.accepted and (whose is None or whose in s.own_groups)]
+                for socket in closed:
                     with contextlib.suppress(Exception):
                         await socket.close(code=message.get("code", protocol.Close.GONE))
             else:
@@ -131,7 +157,8 @@ _relays: dict[tuple[asyncio.AbstractEventLoop, str], GroupRelay] = {}
 
 
 async def join(group: str, socket: Socket, layer) -> None:
-    """Relay `group`'s pushes to `socket` from now on."""
+    """Relay `group`'s pushes to `socket` from now on. Raises if the channel
+    layer cannot be reached (no relay of that group was running here)."""
     key = (asyncio.get_running_loop(), group)
     relay = _relays.get(key)
     if relay is None:
@@ -140,17 +167,22 @@ async def join(group: str, socket: Socket, layer) -> None:
         try:
             await relay.start()
         except Exception:
-            _relays.pop(key, None)
+            if _relays.get(key) is relay:
+                _relays.pop(key)
             raise
     else:
         relay.sockets.add(socket)
         await relay.ready.wait()
+        if relay.failed:
+            relay.sockets.discard(socket)
+            raise ConnectionError(f"the relay of {group} could not reach the channel layer")
 
 
 async def leave(group: str, socket: Socket) -> None:
+    """Stop relaying `group` to `socket` (nothing if it was not listening)."""
     key = (asyncio.get_running_loop(), group)
     relay = _relays.get(key)
-    if relay is None:
+    if relay is None or socket not in relay.sockets:
         return
     relay.sockets.discard(socket)
     if not relay.sockets:
@@ -292,22 +324,19 @@ def unwatch_layer(layer, listener: LayerListener) -> None:
             watch.task.cancel()
 
 
-async def put_off(receive, send) -> None:
-    """A socket that got no channel (the layer is away): accept it, say live
-    updates are interrupted, and close it with 1011 a few seconds later.
-    A socket that opened resets htmx's back-off, so this pause is what paces
-    a room's retries; meanwhile the page shows the right state."""
-    if (await receive())["type"] != "websocket.connect":
-        return
-    await send({"type": "websocket.accept"})
-    await send({"type": "websocket.send", "text": protocol.LAYER_DOWN})
-    try:
-        async with asyncio.timeout(random.uniform(*PUT_OFF_SECONDS)):
-            while (await receive())["type"] != "websocket.disconnect":
-                pass  # pings and resyncs wait for the layer
-            return
-    except TimeoutError:
-        await send({"type": "websocket.close", "code": int(protocol.Close.TRY_AGAIN)})
+def layer_up(layer) -> bool:
+    """Whether this process's channel layer carried its last probe (True
+    while nothing here watches it: then joining a relay tries it)."""
+    watch = _watches.get((asyncio.get_running_loop(), id(layer)))
+    return watch is None or watch.up
+
+
+def put_off_seconds() -> float:
+    """How long a socket put off (the layer is away) stays open before it is
+    closed with TRY_AGAIN. A socket that opened resets htmx's back-off, so
+    this pause is what paces a room's retries; meanwhile the page shows the
+    right state."""
+    return random.uniform(*PUT_OFF_SECONDS)
 
 
 # --- The health check's round trip --------------------------------------------------------------
