@@ -190,7 +190,7 @@ class BoardConsumer(AsyncWebsocketConsumer):
     async def put_off(self) -> None:
         """The channel layer (Redis) is away: accept, say that live updates
         are interrupted, and close with TRY_AGAIN a few seconds later (what
-        the socket sends meanwhile waits for the layer)."""
+        the socket sends meanwhile is ignored; the page retries then)."""
         logger.warning("websocket put off: the channel layer is unavailable")
         self.closing = True
         await self.accept()
@@ -199,10 +199,10 @@ class BoardConsumer(AsyncWebsocketConsumer):
         self.put_off_task = asyncio.ensure_future(self.close_to_retry(relay.put_off_seconds()))
 
     async def close_to_retry(self, after: float) -> None:
-        """Close with TRY_AGAIN (1011), a code htmx retries, `after` seconds.
-        autobahn sends no 1011 for an ASGI close (only 1000 and 3000–4999);
-        daphne sends it itself, on the connection, when an application fails:
-        so do we, through the connection's wire."""
+        """Close with TRY_AGAIN (1011, which htmx retries) after `after`
+        seconds. autobahn sends no 1011 for an ASGI close (only 1000 and
+        3000–4999); daphne sends it itself, on the connection, when an
+        application fails: so do we, through the connection's wire."""
         await asyncio.sleep(after)
         if self.wire is not None:
             if self.wire.open:
