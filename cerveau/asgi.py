@@ -38,6 +38,12 @@ application = FindWire(
     )
 )
 
+from cerveau.warmup import warm_up  # noqa: E402
+
+# The URL conf (every view and what it imports) and the pages a room loads
+# first, loaded now rather than by the first phone of the evening.
+warm_up()
+
 # What start-up loaded (Django, the apps, URL and template machinery) lives
 # as long as the process: out of the collector's full passes, which would
 # otherwise walk all of it and hold up whole pushes (docs/benchmarks.md).
