@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core import signals
 from django.db import connection
 
 from boards.models import Atelier
@@ -20,9 +22,10 @@ from cerveau.handler import RequestThreads
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def get(path: str, *, leaves_after: threading.Event | None = None) -> int | None:
+async def get(path: str, *, leaves_after: threading.Event | None = None, sent: list | None = None) -> int | None:
     """GET `path` as daphne would; with `leaves_after`, the browser goes away
-    once that event is set (the view is running), before any answer."""
+    once that event is set (the view is running), before any answer. The
+    messages sent are added to `sent`, if given."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -37,7 +40,7 @@ async def get(path: str, *, leaves_after: threading.Event | None = None) -> int 
         "client": ("127.0.0.1", 40000),
         "server": ("127.0.0.1", 8000),
     }
-    messages: list[dict] = []
+    messages: list[dict] = [] if sent is None else sent
     answered = asyncio.Event()
     asked = False
 
@@ -138,3 +141,78 @@ async def test_a_request_whose_browser_left_ends_after_its_view(monkeypatch, ate
     monkeypatch.setattr(django_asgi_app, "get_response", slow)
     assert await get(f"/a/{atelier_code}/join/", leaves_after=started) is None
     assert finished.is_set()
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.calls = 0
+
+    def submit(self, *args, **kwargs):
+        self.calls += 1
+        return super().submit(*args, **kwargs)
+
+
+@pytest.fixture
+def signals_heard():
+    """What the request signals said, in order, with what had been sent by then."""
+    heard: list[str] = []
+
+    def started(**kwargs):
+        heard.append("started")
+
+    def finished(**kwargs):
+        heard.append("finished")
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    yield heard
+    signals.request_started.disconnect(started)
+    signals.request_finished.disconnect(finished)
+
+
+async def test_a_request_goes_to_its_thread_once(monkeypatch, signals_heard, atelier_code):
+    """The started signal, the middleware and view, and the response's close
+    (the finished signal) in one hand-off, not three."""
+    executor = CountingExecutor()
+    monkeypatch.setattr(django_asgi_app.threads, "take", lambda: executor)
+    monkeypatch.setattr(django_asgi_app.threads, "give_back", lambda executor: None)
+    try:
+        assert await get(f"/a/{atelier_code}/join/") == 200
+        assert executor.calls == 1
+    finally:
+        executor.shutdown()
+    assert signals_heard == ["started", "finished"]
+
+
+async def test_a_streamed_response_is_closed_after_it_was_sent(monkeypatch, signals_heard):
+    """A file is read while it is sent: its response is closed (and the
+    finished signal sent) only after its last bytes."""
+    sent: list[dict] = []
+
+    def finished(**kwargs):
+        signals_heard.append(f"finished after {len(sent)} messages")
+
+    monkeypatch.setattr(signals.request_finished, "receivers", [])
+    signals.request_finished.connect(finished)
+    try:
+        assert await get("/observatoire/donnees.schema.json", sent=sent) == 200
+    finally:
+        signals.request_finished.disconnect(finished)
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    assert body.startswith(b"{") and not sent[-1].get("more_body")
+    assert signals_heard == ["started", f"finished after {len(sent)} messages"]
+
+
+async def test_a_request_whose_browser_left_is_finished_once(monkeypatch, signals_heard, atelier_code):
+    started = threading.Event()
+    get_response = django_asgi_app.get_response
+
+    def slow(request):
+        started.set()
+        time.sleep(0.2)
+        return get_response(request)
+
+    monkeypatch.setattr(django_asgi_app, "get_response", slow)
+    assert await get(f"/a/{atelier_code}/join/", leaves_after=started) is None
+    assert signals_heard == ["started", "finished"]
