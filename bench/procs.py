@@ -213,7 +213,10 @@ class Daphne:
 def start_daphne(children: Children, env: dict[str, str], log_path: Path, cwd: Path, name: str) -> Daphne:
     for _attempt in range(3):
         port = free_port()
-        argv = python_module("bench.daphne_main", "-b", "127.0.0.1", "-p", str(port), "cerveau.asgi:application")
+        # `-v 0` as in production (deploy/systemd): cerveau.access logs the requests.
+        argv = python_module(
+            "bench.daphne_main", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "cerveau.asgi:application"
+        )
         child = children.start(Child(name=name, argv=argv, env=env, log_path=log_path, cwd=cwd))
         try:
             wait_listening(port, lambda child=child: child.alive, timeout=60)
