@@ -12,17 +12,20 @@ for the write lock, while a retry of a write that made it stays a success.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 
 from boards import reads
 from boards.models import Atelier, Impossible
 from boards.phases import Phase
 from boards.services import facilitation
 from boards.services.core import Refused
+from cerveau.backends.sqlite3.base import WriteQueue, write_queue_for
 from tests.conftest import post_impossible
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,3 +108,48 @@ def test_a_retry_of_a_post_that_made_it_succeeds_after_closing(atelier, alice):
         again = post_impossible(alice.participant, submission_key="retry-me")
     assert again.pk == posted.pk
     assert Impossible.objects.count() == 1
+
+
+def test_writers_of_one_process_take_turns_in_the_order_they_came(atelier, alice):
+    """While a write transaction runs, the next writers wait in the process's
+    queue, not in SQLite's busy loop (where a newcomer polling more often
+    overtakes one that has waited long), and write in the order they came."""
+    queue = write_queue_for(connection.settings_dict["NAME"])
+    order: list[int] = []
+
+    def writer(number: int) -> None:
+        try:
+            with transaction.atomic():
+                order.append(number)
+                Atelier.objects.filter(pk=atelier.pk).update(version=F("version") + 1)
+        finally:
+            connection.close()  # This thread's own.
+
+    with transaction.atomic():
+        Atelier.objects.filter(pk=atelier.pk).update(version=F("version") + 1)
+        threads = []
+        for number in range(1, 5):
+            thread = threading.Thread(target=writer, args=(number,))
+            thread.start()
+            threads.append(thread)
+            deadline = time.monotonic() + 10
+            while len(queue.waiting) < number and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert len(queue.waiting) == number
+        assert order == []
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == [1, 2, 3, 4]
+    assert Atelier.objects.get(pk=atelier.pk).version == atelier.version + 5
+    assert not queue.held and not queue.waiting
+
+
+def test_a_writer_that_waited_too_long_leaves_the_queue():
+    queue = WriteQueue()
+    assert queue.acquire(timeout=1)
+    assert not queue.acquire(timeout=0.05)
+    assert not queue.waiting
+    queue.release()
+    assert queue.acquire(timeout=0.05)
+    queue.release()
+    assert not queue.held

@@ -10,14 +10,24 @@ Django pools connections for PostgreSQL only (`OPTIONS["pool"]`): this backend
 keeps what Django closes in a small pool per process and settings, and hands
 each connection to one thread at a time, as Django's own SQLite connections
 may already move between threads (`check_same_thread=False`).
+
+Writers also queue in the process, in the order they came. SQLite lets one
+transaction write at a time, and one waiting for the lock polls it with
+growing sleeps (up to 100 ms apart): when a room posts at once, a writer that
+has waited long is overtaken by newer ones, which poll more often, until its
+busy timeout fails it ("database is locked", a 503). A write transaction here
+first takes its turn in `WriteQueue`, then begins; other processes on the
+same file still meet the busy timeout.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import deque
 
 from django.db.backends.sqlite3 import base
+from django.db.utils import OperationalError
 
 # Connections kept idle per database and settings. A daphne process runs
 # about as many requests at once as it has threads busy with the database;
@@ -65,7 +75,85 @@ def pool_for(conn_params: dict, init_commands: list[str]) -> ConnectionPool:
         return _pools.setdefault(key, ConnectionPool())
 
 
+class WriteQueue:
+    """One write transaction at a time per database file in this process,
+    granted in the order asked: `release` hands the turn to the oldest waiter."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held = False
+        self.waiting: deque[threading.Lock] = deque()
+
+    def acquire(self, timeout: float) -> bool:
+        with self.lock:
+            if not self.held:
+                self.held = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self.waiting.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True
+        with self.lock:
+            if turn in self.waiting:
+                self.waiting.remove(turn)
+                return False
+        return True  # The turn came as the wait ran out.
+
+    def release(self) -> None:
+        with self.lock:
+            if self.waiting:
+                self.waiting.popleft().release()  # Still held: by the next writer.
+            else:
+                self.held = False
+
+
+_write_queues: dict[str, WriteQueue] = {}
+
+
+def write_queue_for(name: str) -> WriteQueue:
+    with _pools_lock:
+        return _write_queues.setdefault(str(name), WriteQueue())
+
+
+# Transaction modes that take SQLite's write lock when they begin.
+WRITING_MODES = ("IMMEDIATE", "EXCLUSIVE")
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    write_turn: WriteQueue | None = None
+
+    def _start_transaction_under_autocommit(self):
+        if self.transaction_mode not in WRITING_MODES or self.is_in_memory_db():
+            return super()._start_transaction_under_autocommit()
+        queue = write_queue_for(self.settings_dict["NAME"])
+        timeout = self.settings_dict["OPTIONS"].get("timeout", 5)
+        if not queue.acquire(timeout=timeout):
+            raise OperationalError("database is locked (waited for this process's other writers)")
+        self.write_turn = queue
+        try:
+            super()._start_transaction_under_autocommit()
+        except BaseException:
+            self.end_write_turn()
+            raise
+
+    def end_write_turn(self) -> None:
+        queue, self.write_turn = self.write_turn, None
+        if queue is not None:
+            queue.release()
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        finally:
+            self.end_write_turn()
+
+    def _rollback(self):
+        try:
+            return super()._rollback()
+        finally:
+            self.end_write_turn()
+
     def get_new_connection(self, conn_params):
         if self.is_in_memory_db():
             return super().get_new_connection(conn_params)
@@ -73,6 +161,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return self.pool.take() or super().get_new_connection(conn_params)
 
     def _close(self):
+        self.end_write_turn()
         pool = getattr(self, "pool", None)
         # Closed inside a transaction (an atomic block), the wrapper keeps its
         # connection and fails its next use: really close it, as Django does.
