@@ -125,7 +125,6 @@ def test_the_board_page_costs_the_same_with_200_impossibles_as_with_10(small, bi
         html = big_response.content.decode()
         if not params or params.get("shown"):
             shown = params.get("shown", PAGE_SIZE)
-            assert big_response.context["shown"] == shown
             assert html.count('<article class="card"') == shown
             assert html.count('<li class="offer">') == shown * OFFERS_PER_IMPOSSIBLE
             assert html.count('aria-pressed="true"') == shown

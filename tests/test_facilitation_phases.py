@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from django.db.models import F
 from django.test import Client
 from django.utils.html import escape
 from pytest_django.asserts import assertRedirects
@@ -38,7 +39,8 @@ def pushed(monkeypatch):
 
 
 def _set_state(phase: str, locked: bool) -> None:
-    Atelier.objects.filter(code="TST234").update(phase=phase, locked=locked)
+    # A new version, as every write to the atelier makes (pages are drawn per version).
+    Atelier.objects.filter(code="TST234").update(phase=phase, locked=locked, version=F("version") + 1)
 
 
 def _atelier() -> Atelier:
@@ -213,7 +215,7 @@ def test_the_join_page_of_a_closed_atelier_says_so_and_links_the_published_plan(
     assert 'name="name"' not in page  # no form it would refuse
     assert "/plan/" not in page  # nothing published yet
 
-    Atelier.objects.filter(pk=atelier.pk).update(share_token="published-plan-token")
+    Atelier.objects.filter(pk=atelier.pk).update(share_token="published-plan-token", version=F("version") + 1)
     page = outsider.get("/a/TST234/join/").content.decode()
     assert "/plan/published-plan-token/" in page
 

@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.html import json_script
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from boards import cards, phases, ratelimit, reads
+from boards import cards, phases, ratelimit, reads, shells
 from boards.access import (
     TooManyAttempts,
     find_by_code,
@@ -29,7 +31,14 @@ from boards.access import (
     remember_participant,
     too_many_attempts,
 )
-from boards.forms import HelpOfferForm, ImpossibleForm, JoinByCodeForm, ParticipantForm, SameImpossibleForm
+from boards.forms import (
+    HelpOfferForm,
+    ImpossibleForm,
+    JoinByCodeForm,
+    ParticipantForm,
+    SameImpossibleForm,
+    new_submission_key,
+)
 from boards.models import Atelier, Impossible, MeToo, Participant
 from boards.phases import Action, Phase
 from boards.services import participation, plan
@@ -116,7 +125,10 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     # A closed atelier says so up front instead of showing a form it would refuse.
     closed = phases.refusal(False, Action.JOIN) if atelier.phase == Phase.CLOSED else ""
     context = {"atelier": atelier, "form": form, "closed": closed}
-    response = render(request, "boards/join.html", context, status=status)
+    # The page a room loads when the QR code goes up: drawn once per version
+    # and language (boards/shells.py); a form sent back is drawn for its sender.
+    page = shells.Page(request, share=not form.is_bound)
+    response = page.render("boards/join.html", context, key=(atelier.pk, atelier.version), status=status)
     return refusal.respond(response) if refusal else response
 
 
@@ -141,22 +153,31 @@ def profile(request: HttpRequest, participant: Participant) -> HttpResponse:
 def _render_board(
     request: HttpRequest, participant: Participant, impossible_form: ImpossibleForm | None = None, status: int = 200
 ) -> HttpResponse:
+    """The board page. Drawn once per version, language and address for the
+    whole room and filled in with each person's own parts (boards/shells.py),
+    unless it shows this person's form back (errors, suggestions) or a
+    running clock (it counts down)."""
     sort, category = reads.clean_view(request.GET.get("sort"), request.GET.get("category", ""), participant.atelier)
     # Without JavaScript, "show more" reloads the page with more cards.
     shown = _int_param(request, "shown", reads.PAGE_SIZE, reads.PAGE_SIZE, reads.MAX_SHOWN)
     # participant_required read the participant and the atelier just now.
     board = cards.shared(participant.atelier, sort=sort, category=category, limit=shown, fresh=True)
     atelier = board.atelier
-    my_me_toos = set(
+    page = shells.Page(request, share=impossible_form is None and not atelier.timer_running)
+    my_me_toos = sorted(
         MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
             "impossible_id", flat=True
         )
     )
+    mine = {"atelier": atelier, "my_impossibles": _my_impossibles(participant)}
+    if impossible_form is None:
+        submission_key = page.slot("submission_key", new_submission_key())
+        impossible_form = ImpossibleForm(
+            categories=atelier.offered_categories(), initial={"submission_key": submission_key}
+        )
     context = {
         "atelier": atelier,
-        "participant": participant,
         "version": board.version,
-        "cards": cards.personal(board, get_token(request), my_me_toos),
         "stats": board.stats,
         # No "online": the count shows once a push brings it (board.js), never from the page.
         "sort": sort,
@@ -164,11 +185,16 @@ def _render_board(
         "shown": board.count,
         "has_more": board.has_more,
         "next_shown": min(shown + reads.PAGE_SIZE, reads.MAX_SHOWN),
-        "my_impossibles": _my_impossibles(participant),
-        "my_me_toos_list": sorted(my_me_toos),
-        "impossible_form": impossible_form or ImpossibleForm(categories=atelier.offered_categories()),
+        "impossible_form": impossible_form,
+        # This person's own parts.
+        "who": page.slot("who", participant.name),
+        "server_now": page.slot("server_now", dateformat.format(timezone.now(), "U.u")),
+        "cards": page.slot("cards", cards.personal(board, page.token, my_me_toos)),
+        "mine": page.slot("mine", render_to_string("boards/board.html#mine", mine)),
+        "my_me_toos": page.slot("my_me_toos", json_script(my_me_toos, "my-me-toos")),
     }
-    return render(request, "boards/board.html", context, status=status)
+    key = (atelier.pk, board.version, sort, category, shown)
+    return page.render("boards/board.html", context, key=key, status=status)
 
 
 def _my_impossibles(participant: Participant) -> list[Impossible]:
