@@ -362,7 +362,8 @@ def test_an_event_is_rendered_once_per_language_whatever_the_number_of_listeners
     for language in ("fr", "en"):
         assert len(received[language]) == listeners
         for message in received[language]:
-            assert message == {"type": "board.message", "html": expected[language]}
+            # The version too: relays note the newest they passed on (relay.quiet_since).
+            assert message == {"type": "board.message", "html": expected[language], "version": 1}
             assert message["html"].startswith(protocol.version_marker(1, "event", oob=True))
 
 

@@ -321,13 +321,10 @@ async def test_a_facilitator_whose_password_changed_since_is_refused_with_4403(s
     await expect_closed(communicator, Close.NOT_A_MEMBER)
 
 
-async def test_a_socket_is_answered_after_two_database_hand_offs(sockets, alice, monkeypatch):
-    """Who the socket speaks for (session, user, atelier, participant,
-    presence) in one hand-off, the snapshot in the next: every hand-off is a
-    turn of the database thread, which a room joining at once queues for."""
+def _count_hand_offs(monkeypatch) -> list[str]:
+    """The names of the functions the consumers hand to the database thread."""
     from channels.db import DatabaseSyncToAsync
 
-    cookie = await database_sync_to_async(_session_cookie)(alice.participant)
     hand_offs: list[str] = []
     thread_handler = DatabaseSyncToAsync.thread_handler
 
@@ -336,11 +333,94 @@ async def test_a_socket_is_answered_after_two_database_hand_offs(sockets, alice,
         return thread_handler(self, loop, *args, **kwargs)
 
     monkeypatch.setattr(DatabaseSyncToAsync, "thread_handler", counted)
+    return hand_offs
+
+
+async def test_a_socket_is_answered_after_two_database_hand_offs(sockets, alice, monkeypatch):
+    """Who the socket speaks for (session, user, atelier, participant,
+    presence) in one hand-off, the snapshot in the next: every hand-off is a
+    turn of the database thread, which a room joining at once queues for."""
+    cookie = await database_sync_to_async(_session_cookie)(alice.participant)
+    hand_offs = _count_hand_offs(monkeypatch)
 
     communicator = await sockets(cookie=cookie)
 
     assert live_version(await next_board_message(communicator)) == (0, "snapshot")
     assert hand_offs == ["arrive", "resync"]
+
+
+async def test_a_current_page_joining_a_listening_room_is_answered_after_one_hand_off(
+    synced, sockets, alice, bob, monkeypatch
+):
+    """The room's relay listened before the socket read the version, and
+    passed on nothing newer: nothing to send, and no second look at the
+    database for it (relay.quiet_since)."""
+    listening, _ = await synced(bob.participant)  # the room's relay listens
+    await database_sync_to_async(post_impossible)(bob.participant)
+    current = await version(alice.participant.atelier)
+    assert live_version(await next_board_message(listening)) == (current, "event")  # passed on
+    cookie = await database_sync_to_async(_session_cookie)(alice.participant)
+    hand_offs = _count_hand_offs(monkeypatch)
+
+    communicator = await sockets(f"/ws/a/TST234/?v={current}", cookie=cookie)
+
+    assert await board_frames(communicator, 0.5) == []
+    assert [name for name in hand_offs if name != "online_count"] == ["arrive"]
+    # Pushes reach it from then on.
+    posted = await database_sync_to_async(post_impossible)(bob.participant, "Impossible de trouver un local")
+    push = await next_board_message(communicator)
+    assert live_version(push) == (current + 1, "event") and f"imp-{posted.pk}" in ids(push)
+
+
+async def test_a_push_passed_on_before_the_socket_listened_brings_the_board(sockets, alice, bob, monkeypatch):
+    """A write commits after the socket read the version, and the relay
+    passes its push on before the socket is accepted (which it skips): the
+    socket then sends the board as of that write."""
+    await sockets(participant=bob.participant)  # the room's relay listens
+    current = await version(alice.participant.atelier)
+    join = relay.join
+    landed: list[Impossible] = []
+
+    async def join_while_a_write_lands(group, socket, layer):
+        await join(group, socket, layer)
+        if group == protocol.CLOSE_GROUP:
+            return
+        landed.append(await database_sync_to_async(post_impossible)(bob.participant, "Impossible d'ouvrir le dimanche"))
+        room = relay._relays[(asyncio.get_running_loop(), group)]
+        deadline = time.monotonic() + TIMEOUT
+        while room.latest <= current:  # the relay passed the push on, to the others
+            assert time.monotonic() < deadline, "the push never reached the relay"
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(relay, "join", join_while_a_write_lands)
+
+    communicator = await sockets(f"/ws/a/TST234/?v={current}", participant=alice.participant)
+
+    snapshot = await next_board_message(communicator)
+    assert live_version(snapshot) == (current + 1, "snapshot")
+    assert f"imp-{landed[0].pk}" in ids(snapshot)
+
+
+async def test_a_write_before_the_room_s_relay_listened_brings_the_board(sockets, alice, bob, monkeypatch):
+    """The first socket of a room in this process: a write that commits
+    after it read the version, before its relay subscribed, is pushed to
+    nobody here; the socket sends the board as of that write."""
+    current = await version(alice.participant.atelier)
+    join = relay.join
+    landed: list[Impossible] = []
+
+    async def a_write_lands_then_join(group, socket, layer):
+        if group != protocol.CLOSE_GROUP:
+            landed.append(await database_sync_to_async(post_impossible)(bob.participant, "Impossible de louer"))
+        await join(group, socket, layer)
+
+    monkeypatch.setattr(relay, "join", a_write_lands_then_join)
+
+    communicator = await sockets(f"/ws/a/TST234/?v={current}", participant=alice.participant)
+
+    snapshot = await next_board_message(communicator)
+    assert live_version(snapshot) == (current + 1, "snapshot")
+    assert f"imp-{landed[0].pk}" in ids(snapshot)
 
 
 async def test_a_page_gone_before_its_snapshot_costs_nothing_else(sockets, alice, monkeypatch, caplog):

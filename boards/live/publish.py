@@ -44,21 +44,24 @@ def publish(atelier_id: int, version: int, event: Event) -> None:
     except Exception:
         logger.exception("could not render event %s v%s for atelier %s", event, version, atelier_id)
         rendered = {}
-    send(atelier_id, {**rendered, protocol.TICKS: protocol.version_marker(version, protocol.Kind.EVENT)})
+    send(atelier_id, {**rendered, protocol.TICKS: protocol.version_marker(version, protocol.Kind.EVENT)}, version)
 
 
-def send(atelier_id: int, rendered: dict[str, str]) -> None:
+def send(atelier_id: int, rendered: dict[str, str], version: int | None = None) -> None:
     """Send {language: html} to the atelier's groups, from synchronous code."""
-    async_to_sync(send_async)(atelier_id, rendered)
+    async_to_sync(send_async)(atelier_id, rendered, version)
 
 
-async def send_async(atelier_id: int, rendered: dict[str, str]) -> None:
+async def send_async(atelier_id: int, rendered: dict[str, str], version: int | None = None) -> None:
+    """`version`: the board version a push brings (relays note the newest
+    they passed on, boards.live.relay); None for what changes no version."""
     layer = get_channel_layer()
     for language, html in rendered.items():
+        message = {"type": protocol.MESSAGE, "html": html}
+        if version is not None:
+            message["version"] = version
         try:
-            await layer.group_send(
-                protocol.atelier_group(atelier_id, language), {"type": protocol.MESSAGE, "html": html}
-            )
+            await layer.group_send(protocol.atelier_group(atelier_id, language), message)
         except Exception:
             logger.warning("live update to atelier %s (%s) not sent; clients will resync", atelier_id, language)
 

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import random
 import secrets
+import time
 import uuid
 from typing import Any, Protocol
 
@@ -67,6 +68,10 @@ class GroupRelay:
         self.pushes = group != protocol.CLOSE_GROUP
         self.sockets: set[Socket] = set()
         self.ready = asyncio.Event()
+        # When the subscription was made (time.monotonic()), and the newest
+        # board version passed on: see `quiet_since`.
+        self.ready_at: float | None = None
+        self.latest = 0
         self.failed = False
         self.task: asyncio.Task | None = None
         self.beating: asyncio.Task | None = None
@@ -80,6 +85,7 @@ class GroupRelay:
             self.failed = True
             self.ready.set()
             raise
+        self.ready_at = time.monotonic()
         self.task = asyncio.ensure_future(self._forward())
         if self.pushes:
             self.beating = asyncio.ensure_future(self._beat())
@@ -120,6 +126,8 @@ class GroupRelay:
                     with contextlib.suppress(Exception):
                         await socket.close(code=message.get("code", protocol.Close.GONE))
             else:
+                # Noted before anything is sent: a socket that joins meanwhile sees it.
+                self.latest = max(self.latest, message.get("version") or 0)
                 await self.send_all(message["html"])
 
     async def send_all(self, text: str) -> None:
@@ -176,6 +184,27 @@ async def join(group: str, socket: Socket, layer) -> None:
         if relay.failed:
             relay.sockets.discard(socket)
             raise ConnectionError(f"the relay of {group} could not reach the channel layer")
+
+
+def quiet_since(group: str, since: float, version: int) -> bool:
+    """Whether this process's relay of `group` was subscribed before `since`
+    (time.monotonic()) and has never passed on a board version newer than
+    `version`.
+
+    A socket that read its atelier's version after `since`, and joined the
+    relay before asking this, then misses nothing: a write committed after
+    that read is pushed after it, through a subscription made before it,
+    and reaches the socket; one committed before it is in the version read.
+    The page that read the same version needs no snapshot, and the socket
+    no second look at the database (BoardConsumer.catch_up)."""
+    relay = _relays.get((asyncio.get_running_loop(), group))
+    return (
+        relay is not None
+        and not relay.failed
+        and relay.ready_at is not None
+        and relay.ready_at < since
+        and relay.latest <= version
+    )
 
 
 async def leave(group: str, socket: Socket) -> None:
