@@ -503,7 +503,8 @@ def _draw_fields(form: forms.BaseForm, names: tuple[str, ...]) -> SafeString:
 
 
 def _fields_fingerprint(form: forms.BaseForm, names: tuple[str, ...]) -> str:
-    parts: list[object] = [type(form).__module__, type(form).__qualname__, translation.get_language()]
+    # The form's own class, also through a lazy object (SimpleLazyObject proxies __class__).
+    parts: list[object] = [form.__class__.__module__, form.__class__.__qualname__, translation.get_language()]
     parts += [form.auto_id, form.prefix]
     for name in names:
         bound = form[name]

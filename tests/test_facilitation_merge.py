@@ -32,7 +32,7 @@ requires_postgresql = pytest.mark.skipif(
 @pytest.fixture
 def pushed(monkeypatch):
     sent: list[dict[str, str]] = []
-    monkeypatch.setattr(publish, "send", lambda atelier_id, messages: sent.append(messages))
+    monkeypatch.setattr(publish, "send", lambda atelier_id, messages, version=None: sent.append(messages))
     return sent
 
 

@@ -30,7 +30,7 @@ OFFER_MESSAGE = "Je connais un CFA à Angoulême"
 def pushed(monkeypatch):
     """The HTML actually sent to the channel layer, one dict {language: html} per event."""
     sent: list[dict[str, str]] = []
-    monkeypatch.setattr(publish, "send", lambda atelier_id, messages: sent.append(messages))
+    monkeypatch.setattr(publish, "send", lambda atelier_id, messages, version=None: sent.append(messages))
     return sent
 
 

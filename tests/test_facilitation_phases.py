@@ -34,7 +34,7 @@ def impossible(alice):
 def pushed(monkeypatch):
     """The HTML actually sent to the channel layer, per event."""
     sent: list[dict[str, str]] = []
-    monkeypatch.setattr(publish, "send", lambda atelier_id, messages: sent.append(messages))
+    monkeypatch.setattr(publish, "send", lambda atelier_id, messages, version=None: sent.append(messages))
     return sent
 
 

@@ -602,7 +602,7 @@ class BoardMachine(RuleBasedStateMachine):
         return {i for i, model in self.board.items() if model.visible and participant_id in model.me_too}
 
 
-def _push(atelier_id: int, messages: dict[str, str]) -> None:
+def _push(atelier_id: int, messages: dict[str, str], version: int | None = None) -> None:
     """The channel layer, as far as the model is concerned: what each socket reading French receives."""
     machine = BoardMachine.running
     if machine is not None and atelier_id == machine.atelier.pk:

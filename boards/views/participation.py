@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.html import json_script
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -112,22 +113,25 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         return too_many_attempts(request)
     if participant is not None:
         return redirect(atelier)
-    form = ParticipantForm(request.POST if request.method == "POST" else None)
+    posted = request.method == "POST"
+    # A form nobody filled in is built only if the page is drawn (boards/shells.py).
+    form = ParticipantForm(request.POST) if posted else SimpleLazyObject(ParticipantForm)
     refusal = None
-    if request.method == "POST" and form.is_valid():
+    if posted and form.is_valid():
         refusal = ratelimit.join_refusal(request, atelier)
         if refusal is not None:
             form.add_error(None, refusal.message)
         elif (participant := _run(form, participation.join_atelier, atelier, **form.cleaned_data)) is not None:
             remember_participant(request, participant)
             return redirect(atelier)
-    status = answers.UNPROCESSABLE if form.errors else 200
+    # A form sent back always says why.
+    status = answers.UNPROCESSABLE if posted else 200
     # A closed atelier says so up front instead of showing a form it would refuse.
     closed = phases.refusal(False, Action.JOIN) if atelier.phase == Phase.CLOSED else ""
     context = {"atelier": atelier, "form": form, "closed": closed}
     # The page a room loads when the QR code goes up: drawn once per version
     # and language (boards/shells.py); a form sent back is drawn for its sender.
-    page = shells.Page(request, share=not form.is_bound)
+    page = shells.Page(request, share=not posted)
     response = page.render("boards/join.html", context, key=(atelier.pk, atelier.version), status=status)
     return refusal.respond(response) if refusal else response
 
@@ -172,8 +176,9 @@ def _render_board(
     mine = {"atelier": atelier, "my_impossibles": _my_impossibles(participant)}
     if impossible_form is None:
         submission_key = page.slot("submission_key", new_submission_key())
-        impossible_form = ImpossibleForm(
-            categories=atelier.offered_categories(), initial={"submission_key": submission_key}
+        # Built only if the page is drawn.
+        impossible_form = SimpleLazyObject(
+            lambda: ImpossibleForm(categories=atelier.offered_categories(), initial={"submission_key": submission_key})
         )
     context = {
         "atelier": atelier,
