@@ -372,6 +372,15 @@ async def test_a_current_page_joining_a_listening_room_is_answered_after_one_han
     assert live_version(push) == (current + 1, "event") and f"imp-{posted.pk}" in ids(push)
 
 
+async def _opens_with_the_board_of(sockets, participant, version, landed: list[Impossible]) -> None:
+    """A socket whose page is one version behind opens with the board as of
+    `version`, with the impossible that `landed` holds by then."""
+    communicator = await sockets(f"/ws/a/TST234/?v={version - 1}", participant=participant)
+    snapshot = await next_board_message(communicator)
+    assert live_version(snapshot) == (version, "snapshot")
+    assert f"imp-{landed[0].pk}" in ids(snapshot)
+
+
 async def test_a_push_passed_on_before_the_socket_listened_brings_the_board(sockets, alice, bob, monkeypatch):
     """A write commits after the socket read the version, and the relay
     passes its push on before the socket is accepted (which it skips): the
@@ -394,11 +403,7 @@ async def test_a_push_passed_on_before_the_socket_listened_brings_the_board(sock
 
     monkeypatch.setattr(relay, "join", join_while_a_write_lands)
 
-    communicator = await sockets(f"/ws/a/TST234/?v={current}", participant=alice.participant)
-
-    snapshot = await next_board_message(communicator)
-    assert live_version(snapshot) == (current + 1, "snapshot")
-    assert f"imp-{landed[0].pk}" in ids(snapshot)
+    await _opens_with_the_board_of(sockets, alice.participant, current + 1, landed)
 
 
 async def test_a_write_before_the_room_s_relay_listened_brings_the_board(sockets, alice, bob, monkeypatch):
@@ -416,11 +421,7 @@ async def test_a_write_before_the_room_s_relay_listened_brings_the_board(sockets
 
     monkeypatch.setattr(relay, "join", a_write_lands_then_join)
 
-    communicator = await sockets(f"/ws/a/TST234/?v={current}", participant=alice.participant)
-
-    snapshot = await next_board_message(communicator)
-    assert live_version(snapshot) == (current + 1, "snapshot")
-    assert f"imp-{landed[0].pk}" in ids(snapshot)
+    await _opens_with_the_board_of(sockets, alice.participant, current + 1, landed)
 
 
 async def test_a_page_gone_before_its_snapshot_costs_nothing_else(sockets, alice, monkeypatch, caplog):
