@@ -9,6 +9,7 @@ import types
 
 import pytest
 from django.test import Client
+from django.utils.safestring import mark_safe
 
 from boards import shells
 from boards.access import session_key
@@ -44,7 +45,8 @@ def _drawn(client: Client, url: str, params: dict | None = None) -> tuple[str, b
     return response.content.decode(), bool(templates & {"boards/board.html", "boards/join.html"})
 
 
-def _alone(client: Client, url: str, params: dict | None = None, monkeypatch=None) -> str:
+def _alone(client: Client, url: str, params: dict | None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The page drawn for this person alone, never from a shared drawing."""
     with monkeypatch.context() as patch:
         patch.setattr(shells, "shareable", lambda request: False)
         page, drawn = _drawn(client, url, params)
@@ -192,5 +194,5 @@ def test_the_drawing_holds_nobodys_values(atelier, alice, bob, personal, monkeyp
 
 def test_fill_replaces_marks_once_and_escapes():
     html = '<p><slot:who></p><input value="<slot:key>"><slot:cards> &lt;slot:who&gt;'
-    filled = shells.fill(html, {"who": "<b>Zoé</b>", "key": "k&1", "cards": shells.mark_safe("<i><slot:who></i>")})
+    filled = shells.fill(html, {"who": "<b>Zoé</b>", "key": "k&1", "cards": mark_safe("<i><slot:who></i>")})
     assert filled == '<p>&lt;b&gt;Zoé&lt;/b&gt;</p><input value="k&amp;1"><i><slot:who></i> &lt;slot:who&gt;'
