@@ -198,13 +198,8 @@ def quiet_since(group: str, since: float, version: int) -> bool:
     The page that read the same version needs no snapshot, and the socket
     no second look at the database (BoardConsumer.catch_up)."""
     relay = _relays.get((asyncio.get_running_loop(), group))
-    return (
-        relay is not None
-        and not relay.failed
-        and relay.ready_at is not None
-        and relay.ready_at < since
-        and relay.latest <= version
-    )
+    # ready_at is set once the subscription is made (never for a relay that failed).
+    return relay is not None and relay.ready_at is not None and relay.ready_at < since and relay.latest <= version
 
 
 async def leave(group: str, socket: Socket) -> None:
