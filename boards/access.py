@@ -19,6 +19,7 @@ from boards import ratelimit
 from boards.locale import atelier_locale
 from boards.models import Atelier, Participant, Pilot
 from boards.observatoire.models import CURATE_PERMISSION
+from cerveau.prepared import Prepared
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,11 +36,18 @@ class TooManyAttempts(Exception):
     """Too many wrong join codes from this visitor's network lately."""
 
 
+# Every page, form and socket of a room starts with these look-ups.
+atelier_by_code = Prepared(lambda code: Atelier.objects.filter(code=code))
+_participant_by_code = Prepared(
+    lambda pks, code: Participant.objects.select_related("atelier").filter(pk__in=pks, atelier__code=code)
+)
+
+
 def get_atelier_or_404(code: str) -> Atelier:
-    try:
-        return Atelier.objects.get(code=normalise_code(code))
-    except Atelier.DoesNotExist:
-        raise Http404 from None
+    atelier = atelier_by_code.one(normalise_code(code))
+    if atelier is None:
+        raise Http404
+    return atelier
 
 
 def invitation(atelier: Atelier) -> str:
@@ -81,10 +89,7 @@ def find_by_code(request: HttpRequest, code: str) -> tuple[Atelier, Participant 
     participant = participant_by_code(request.session, code)
     if participant is not None:
         return participant.atelier, participant
-    try:
-        atelier = Atelier.objects.get(code=code)
-    except Atelier.DoesNotExist:
-        atelier = None
+    atelier = atelier_by_code.one(code)
     if not _invited(request, atelier) and ratelimit.guessing_blocked(request):
         raise TooManyAttempts
     if atelier is None:
@@ -122,11 +127,9 @@ def participant_by_code(session: Any, code: str) -> Participant | None:
     joined = [session[session_key(atelier_id)] for atelier_id in joined_atelier_ids(session)]
     if not joined:
         return None
-    # One atelier per code, one participant per atelier in a session: at most
-    # one row (get() compiles no ordering, which first() would add).
-    try:
-        participant = Participant.objects.select_related("atelier").get(pk__in=joined, atelier__code=code)
-    except (Participant.DoesNotExist, Participant.MultipleObjectsReturned):
+    # One atelier per code, one participant per atelier in a session: at most one row.
+    participant = _participant_by_code.one(joined, code)
+    if participant is None:
         return None
     return participant if session.get(session_key(participant.atelier_id)) == participant.pk else None
 
@@ -212,9 +215,8 @@ def viewer_for_scope(scope: dict, code: str) -> Viewer | None:
     if participant is not None:
         atelier = participant.atelier
     else:
-        try:
-            atelier = Atelier.objects.get(code=code)
-        except Atelier.DoesNotExist:
+        atelier = atelier_by_code.one(code)
+        if atelier is None:
             return None
     facilitator = atelier.is_facilitated_by(scope.get("user"))
     if participant is None and not facilitator:

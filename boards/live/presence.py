@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from boards.models import Participant, Presence
+from cerveau.prepared import Prepared
 
 PING_SECONDS = 25
 # A ping refreshes its row at most once a minute (hundreds of phones ping),
@@ -18,6 +19,15 @@ PING_SECONDS = 25
 # process's sockets stop counting after two and a half minutes.
 TOUCH_EVERY = timedelta(seconds=60)
 STALE_AFTER = timedelta(seconds=150)
+
+
+# A participant's live sockets, read as each of its sockets opens (a handful
+# at most: more are refused), compiled once (cerveau/prepared.py).
+_live_sockets = Prepared(
+    lambda participant, since: Presence.objects.filter(participant_id=participant, seen_at__gte=since).values_list(
+        "pk", flat=True
+    )
+)
 
 
 def connect(participant: Participant, channel_name: str, *, most: int) -> bool:
@@ -35,7 +45,7 @@ def connect(participant: Participant, channel_name: str, *, most: int) -> bool:
     )
     # Counted after the insert, so sockets opening at once cannot all slip
     # under the limit (some may all be refused: only a flood gets that far).
-    if Presence.objects.filter(participant=participant, seen_at__gte=now - STALE_AFTER).count() <= most:
+    if len(_live_sockets(participant.pk, now - STALE_AFTER)) <= most:
         return True
     Presence.objects.filter(channel_name=channel_name).delete()
     return False

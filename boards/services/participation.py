@@ -23,16 +23,20 @@ from boards.services.core import (
 )
 from boards.services.core import clean as _clean
 from boards.similarity import engine
+from cerveau.prepared import Prepared
+
+# A room joins at once: the phase a join checks is read compiled once (cerveau/prepared.py).
+_phase_of = Prepared(lambda atelier: Atelier.objects.filter(pk=atelier).only("phase", "locked"))
 
 
 def join_atelier(atelier: Atelier, *, name: str, organisation: str, role: str) -> Participant:
     participant = Participant(atelier=atelier, name=name.strip(), organisation=organisation.strip(), role=role)
     # The atelier is checked by reading it again below, not by a query of its own.
     _clean(participant, exclude=["atelier"])
-    try:
-        atelier.refresh_from_db(fields=["phase", "locked"])
-    except Atelier.DoesNotExist:
-        raise NotFound from None
+    current = _phase_of.one(atelier.pk)
+    if current is None:
+        raise NotFound
+    atelier.phase, atelier.locked = current.phase, current.locked
     # Joining changes nothing on the board (no version): the phase is only read.
     if atelier.phase == Phase.CLOSED:
         raise Refused(phases.refusal(False, Action.JOIN), code="phase")

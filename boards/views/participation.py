@@ -46,6 +46,7 @@ from boards.services import participation, plan
 from boards.services.core import NotFound, Refused
 from boards.similarity import engine
 from boards.views import answers
+from cerveau.prepared import Prepared
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -168,11 +169,7 @@ def _render_board(
     board = cards.shared(participant.atelier, sort=sort, category=category, limit=shown, fresh=True)
     atelier = board.atelier
     page = shells.Page(request, share=impossible_form is None and not atelier.timer_running)
-    my_me_toos = sorted(
-        MeToo.objects.filter(participant=participant, impossible__atelier=atelier).values_list(
-            "impossible_id", flat=True
-        )
-    )
+    my_me_toos = sorted(_my_me_toos(participant.pk, atelier.pk))
     mine = {"atelier": atelier, "my_impossibles": _my_impossibles(participant)}
     if impossible_form is None:
         submission_key = page.slot("submission_key", new_submission_key())
@@ -202,12 +199,23 @@ def _render_board(
     return page.render("boards/board.html", context, key=key, status=status)
 
 
-def _my_impossibles(participant: Participant) -> list[Impossible]:
-    return list(
-        Impossible.objects.filter(author=participant, hidden=False)
+# Read for every board page a phone loads, compiled once (cerveau/prepared.py).
+_my_me_toos = Prepared(
+    lambda participant, atelier: MeToo.objects.filter(
+        participant_id=participant, impossible__atelier_id=atelier
+    ).values_list("impossible_id", flat=True)
+)
+_own_impossibles = Prepared(
+    lambda participant: (
+        Impossible.objects.filter(author_id=participant, hidden=False)
         .order_by("-created_at")
         .only("pk", "statement", "offer_count", "pending")
     )
+)
+
+
+def _my_impossibles(participant: Participant) -> list[Impossible]:
+    return _own_impossibles(participant.pk)
 
 
 @require_GET
