@@ -270,6 +270,30 @@ class _NameHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _KeptUpstream(_Upstream):
+    """A stand-in that keeps connections open (HTTP/1.1) and counts them."""
+
+    def __init__(self, name: str) -> None:
+        self.connections = 0
+        self.connection_headers: list[str | None] = []
+        super().__init__(name)
+        self.RequestHandlerClass = _KeptHandler
+
+    def process_request(self, request, client_address) -> None:
+        self.connections += 1
+        super().process_request(request, client_address)
+
+
+class _KeptHandler(_NameHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self) -> None:
+        self.server.connection_headers.append(self.headers.get("Connection"))
+        super()._answer()
+
+    do_GET = do_POST = _answer
+
+
 def _atelier_paths(code: str) -> list[str]:
     """A phone's, a facilitator's and the projector's requests and sockets for one atelier."""
     return [
@@ -322,6 +346,26 @@ def test_nginx_sends_every_request_and_socket_of_an_atelier_to_one_process(tmp_p
     moved = {code for code in codes if after[code] != before[code]}
     assert moved == {code for code in codes if before[code] == stopped.name}
     assert stopped.name not in after.values()
+
+
+def test_nginx_reuses_its_connections_to_a_process(tmp_path):
+    """Phones arriving one after another (each its own connection to nginx)
+    reach a process over the connection nginx keeps, not a new one per
+    request: a connection costs the process about as much CPU as a page."""
+    upstream = _KeptUpstream("daphne-0")
+    try:
+        with running_site(tmp_path, [upstream.port]) as site:
+            for n in range(10):
+                with _client(site) as phone:
+                    assert phone.get("/a/AT0001/join/").text == "daphne-0"
+                    assert phone.post("/a/AT0001/join/", data={"name": f"Téléphone {n}"}).text == "daphne-0"
+                    assert phone.get("/a/AT0001/").text == "daphne-0"
+    finally:
+        upstream.stop()
+    assert len(upstream.connection_headers) == 30
+    assert "close" not in {header and header.lower() for header in upstream.connection_headers}
+    # One nginx worker here: one connection, or two if a request came in while another was kept busy.
+    assert upstream.connections <= 2, f"{upstream.connections} connections for 30 requests"
 
 
 def test_removing_a_process_from_the_upstream_moves_only_its_ateliers(tmp_path):
