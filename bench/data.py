@@ -32,6 +32,7 @@ def create(clients: int, writers: int, impossibles: int, seed: int) -> dict[str,
     from django.utils import timezone
     from django.utils.crypto import get_random_string
 
+    from boards import access
     from boards.access import session_key
     from boards.models import (
         Atelier,
@@ -124,6 +125,8 @@ def create(clients: int, writers: int, impossibles: int, seed: int) -> dict[str,
     return {
         "atelier_id": atelier.pk,
         "code": atelier.code,
+        # What the room's QR code carries (older versions have no invitation).
+        "invite": access.invitation(atelier) if hasattr(access, "invitation") else "",
         "version": atelier.version,
         "clients": keys[:clients],
         "writers": keys[clients:],

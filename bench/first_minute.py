@@ -3,8 +3,10 @@
     python -m bench.first_minute --url http://127.0.0.1:PORT --code CODE --phones 300 --seconds 30 --out out.json
 
 Phones arrive at an even pace over `--seconds` (one process, asyncio). Each
-does what a phone does after scanning the code: GET the join page, POST the
-join form (its CSRF token, a name, a role), GET the board, then open the
+does what a phone does after scanning the QR code: GET the join page at the
+code's address (`--invite`: with the room's invitation, as the QR code and
+the console's link give it), POST the join form to that same address (its
+CSRF token, a name, a role), GET the board, then open the
 board's socket with the page's version, once, without retrying. A phone is
 *live* when its socket opened; *join to live* counts from when the phone was
 due to arrive, so a server that falls behind shows it. Sockets stay open
@@ -39,24 +41,26 @@ def csrf_token(html: str) -> str:
     return html[start : html.index('"', start)]
 
 
-async def phone(url: str, code: str, n: int, due: float, sockets: list) -> dict[str, Any]:
+async def phone(url: str, code: str, invite: str, n: int, due: float, sockets: list) -> dict[str, Any]:
     """Join, load the board, open the socket; the socket stays open (and read)
     in `sockets` until the whole room is in."""
     await asyncio.sleep(max(0.0, due - time.monotonic()))
     record: dict[str, Any] = {"n": n}
     try:
         async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT, trust_env=False) as http:
-            page = await http.get(f"/a/{code}/join/")
+            # A form without an action posts to the page's own address, query included.
+            address = f"/a/{code}/join/" + (f"?invite={invite}" if invite else "")
+            page = await http.get(address)
             page.raise_for_status()
             joined = await http.post(
-                f"/a/{code}/join/",
+                address,
                 data={
                     "csrfmiddlewaretoken": csrf_token(page.text),
                     "name": f"Téléphone {n}",
                     "organisation": "",
                     "role": "entrepreneur",
                 },
-                headers={"Origin": url, "Referer": f"{url}/a/{code}/join/"},
+                headers={"Origin": url, "Referer": f"{url}{address}"},
             )
             if joined.status_code != 302:
                 raise RuntimeError(f"join answered {joined.status_code}")
@@ -98,10 +102,12 @@ async def drain(socket, record: dict[str, Any]) -> None:
         record["closed"] = "closed by the server"
 
 
-async def room(url: str, code: str, phones: int, seconds: float) -> dict[str, Any]:
+async def room(url: str, code: str, invite: str, phones: int, seconds: float) -> dict[str, Any]:
     start = time.monotonic() + 0.5
     sockets: list = []
-    records = await asyncio.gather(*(phone(url, code, n, start + n * seconds / phones, sockets) for n in range(phones)))
+    records = await asyncio.gather(
+        *(phone(url, code, invite, n, start + n * seconds / phones, sockets) for n in range(phones))
+    )
     window = time.monotonic() - start
     for socket, reader in sockets:
         reader.cancel()
@@ -126,11 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.first_minute", description=__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--code", required=True)
+    parser.add_argument("--invite", default="", help="the room's invitation, as its QR code carries it")
     parser.add_argument("--phones", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    result = asyncio.run(room(args.url, args.code, args.phones, args.seconds))
+    result = asyncio.run(room(args.url, args.code, args.invite, args.phones, args.seconds))
     args.out.write_text(json.dumps(result, indent=1))
 
 

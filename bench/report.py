@@ -351,8 +351,9 @@ def first_minute_section(results: dict[str, Any]) -> list[str]:
     lines = [
         "### The first minute: the room joins",
         "",
-        "`bench/first_minute.py`: phones arriving at an even pace, each through the join page, the join form, "
-        "the board page, then its socket, opened once (no retry). Times in ms from when the phone was due; "
+        "`bench/first_minute.py`: phones arriving at an even pace, each as the QR code brings it (the join page "
+        "at the address with the room's invitation, the join form, the board page), then its socket, opened once "
+        "(no retry). Times in ms from when the phone was due; "
         "*server CPU per join*: daphne's CPU over the whole minute ÷ the joins (pages, sockets and presence "
         "included).",
         "",

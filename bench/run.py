@@ -833,6 +833,7 @@ class Harness:
                     python_module(
                         "bench.first_minute",
                         *("--url", server.url, "--code", atelier["code"], "--phones", str(phones)),
+                        *("--invite", atelier.get("invite", "")),
                         *("--seconds", f"{seconds:g}", "--out", str(out)),
                     ),
                     f"first-minute-{key}",

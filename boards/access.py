@@ -7,12 +7,14 @@ import re
 from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.signing import Signer
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.crypto import constant_time_compare
 
 from boards import ratelimit
@@ -62,17 +64,14 @@ INVITATION_PARAM = "invite"
 
 
 def _invited(request: HttpRequest, atelier: Atelier | None) -> bool:
+    """Whether the visitor came through the room's invitation. Nothing is
+    written for it: the join page's form posts to the page's own address,
+    invitation included, and a page that sends a visitor to the join page
+    passes it on (participant_required)."""
     if atelier is None:
         return False
-    remembered = f"{INVITED_PREFIX}{atelier.pk}"
-    if request.session.get(remembered) == atelier.code:
-        return True
     given = request.GET.get(INVITATION_PARAM, "")
-    if given and constant_time_compare(given, invitation(atelier)):
-        # Remembered for the join form's POST, which has no query string.
-        request.session[remembered] = atelier.code
-        return True
-    return False
+    return bool(given) and constant_time_compare(given, invitation(atelier))
 
 
 def find_by_code(request: HttpRequest, code: str) -> tuple[Atelier, Participant | None]:
@@ -105,7 +104,6 @@ def too_many_attempts(request: HttpRequest) -> HttpResponse:
 
 
 SESSION_PREFIX = "cerveau.participant."
-INVITED_PREFIX = "cerveau.invited."
 
 
 def session_key(atelier_id: int) -> str:
@@ -162,7 +160,10 @@ def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         except TooManyAttempts:
             return too_many_attempts(request)
         if participant is None:
-            return redirect("boards:join", code=atelier.code)
+            join = reverse("boards:join", args=[atelier.code])
+            if given := request.GET.get(INVITATION_PARAM):
+                join += "?" + urlencode({INVITATION_PARAM: given})
+            return redirect(join)
         with atelier_locale(atelier, room=False):
             return view(request, participant, *args, **kwargs)
 

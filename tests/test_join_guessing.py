@@ -183,14 +183,34 @@ def test_the_room_s_invitation_link_always_gets_in(atelier, small_limits):
     newcomer = Client(REMOTE_ADDR="203.0.113.12")
     _assert_limited(newcomer.get("/a/TST234/join/"), "join")
 
-    page = newcomer.get("/a/TST234/join/", {"invite": access.invitation(atelier)})
+    invited = f"/a/TST234/join/?invite={access.invitation(atelier)}"
+    page = newcomer.get(invited)
     assert page.status_code == 200
     assert 'name="name"' in page.content.decode()
-    response = newcomer.post("/a/TST234/join/", {"name": "Nora", "role": Role.ENTREPRENEUR})
+    # Nothing is written for the invitation: the page's form has no action, so
+    # a browser posts it to the page's own address, invitation included.
+    assert "sessionid" not in page.cookies
+    assert re.search(r"<form method=\"post\"(?![^>]*action)", page.content.decode())
+    response = newcomer.post(invited, {"name": "Nora", "role": Role.ENTREPRENEUR})
 
     assertRedirects(response, "/a/TST234/", fetch_redirect_response=False)
     assert newcomer.get("/a/TST234/").status_code == 200
     assert Participant.objects.get().name == "Nora"
+
+
+def test_the_invitation_follows_a_visitor_sent_to_the_join_page(atelier, small_limits):
+    """The board's address with the invitation (a link shared before the
+    evening) sends a visitor who has not joined to the join page, invitation
+    included: the limiter lets them in there too."""
+    _guess("203.0.113.66", _limit())
+    newcomer = Client(REMOTE_ADDR="203.0.113.12")
+    invitation = access.invitation(atelier)
+
+    response = newcomer.get("/a/TST234/", {"invite": invitation})
+
+    assertRedirects(response, f"/a/TST234/join/?invite={invitation}", fetch_redirect_response=False)
+    assert newcomer.get(response["Location"]).status_code == 200
+    assert newcomer.post(response["Location"], {"name": "Nora", "role": Role.ENTREPRENEUR}).status_code == 302
 
 
 @pytest.mark.parametrize("invite", ["", "0" * 16, "not-a-signature"])

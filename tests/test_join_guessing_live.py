@@ -136,10 +136,12 @@ def test_a_guessing_attack_never_slows_the_room(daphne_server, live_atelier, net
         assert typist.http.get(typist.url(f"/a/{code}/join/")).status_code == 429
         # ...but one who scans the room's QR code still joins.
         newcomer = _phone(daphne_server, code, networks["venue"])
-        page = newcomer.http.get(newcomer.url(f"/a/{code}/join/"), params={"invite": access.invitation(live_atelier)})
+        # Its form posts to the page's own address, invitation included.
+        invited = newcomer.url(f"/a/{code}/join/?invite={access.invitation(live_atelier)}")
+        page = newcomer.http.get(invited)
         assert page.status_code == 200, page.text[:500]
         joined = newcomer.http.post(
-            newcomer.url(f"/a/{code}/join/"),
+            invited,
             data={"csrfmiddlewaretoken": servers.csrf_token_in(page.text), "name": "Nora", "role": "entrepreneur"},
         )
         assert joined.status_code == 302 and joined.headers["location"] == f"/a/{code}/"
