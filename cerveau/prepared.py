@@ -41,6 +41,8 @@ from django.db.models.query import FlatValuesListIterable, ModelIterable, get_re
 _INT_BASE = 2_100_000_000
 _TEXT_MARK = "\u2063prepared\u2063"
 _INSTANT = datetime.datetime(2001, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)
+# A plan is compiled per length of each list argument, up to this length.
+LONGEST_LIST = 16
 
 
 def _stand_in(value: Any, n: int) -> Any:
@@ -84,6 +86,9 @@ class Prepared:
 
     def __call__(self, *args: Any) -> list[Any]:
         shape = tuple(len(arg) if isinstance(arg, list | tuple) else None for arg in args)
+        if any(length is not None and length > LONGEST_LIST for length in shape):
+            # A plan per length would keep growing: a long list runs as a queryset.
+            return list(self.build(*args))
         flat_args = [value for arg in args for value in (arg if isinstance(arg, list | tuple) else [arg])]
         # One database here; a router would make this the queryset's own.
         alias = "default"

@@ -145,6 +145,14 @@ def test_each_length_of_a_list_has_its_plan_and_compiles_once(room):
     assert len(read.plans) == 3
 
 
+def test_a_long_list_runs_as_a_queryset_without_a_plan(room, monkeypatch):
+    monkeypatch.setattr("cerveau.prepared.LONGEST_LIST", 2)
+    read = Prepared(lambda pks: Participant.objects.filter(pk__in=pks).order_by("pk"))
+    everyone = [room["anne"], room["bruno"], room["elsa"]]
+    assert read([person.pk for person in everyone]) == everyone
+    assert read.plans == {}
+
+
 def test_one_is_none_for_no_row_and_for_several(room):
     read = Prepared(lambda atelier: Participant.objects.filter(atelier_id=atelier))
     assert read.one(room["anne"].atelier_id) is None  # Anne and Bruno
