@@ -2,9 +2,10 @@
 
 Django turns a queryset into SQL anew every time it is evaluated. For the
 look-ups every phone repeats when it joins (an atelier by its code, its
-session, its participant with the atelier, its own cards) building and
-compiling the queryset is most of their cost: 0.3 to 0.7 ms each on a slow
-host, against 0.05 ms for SQLite or PostgreSQL to answer them.
+session, its participant with the atelier, its own « moi aussi » and
+impossibles) building and compiling the queryset is most of their cost:
+0.3 to 0.9 ms each on a slow host, against about 0.05 ms for SQLite to
+answer them (docs/benchmarks.md).
 
 A `Prepared` read is a function that builds a queryset from its arguments.
 The first call for a database (and for a given length of each list
