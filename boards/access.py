@@ -63,6 +63,11 @@ INVITATION_LENGTH = 16
 INVITATION_PARAM = "invite"
 
 
+def invited_join_path(atelier: Atelier) -> str:
+    """The join page's address with the room's invitation."""
+    return f"{reverse('boards:join', args=[atelier.code])}?{urlencode({INVITATION_PARAM: invitation(atelier)})}"
+
+
 def _invited(request: HttpRequest, atelier: Atelier | None) -> bool:
     """Whether the visitor came through the room's invitation. Nothing is
     written for it: the join page's form posts to the page's own address,
@@ -160,10 +165,9 @@ def participant_required(view: Callable[..., HttpResponse]) -> Callable[..., Htt
         except TooManyAttempts:
             return too_many_attempts(request)
         if participant is None:
-            join = reverse("boards:join", args=[atelier.code])
-            if given := request.GET.get(INVITATION_PARAM):
-                join += "?" + urlencode({INVITATION_PARAM: given})
-            return redirect(join)
+            # A visitor who came with the invitation keeps it on the join page.
+            invited = _invited(request, atelier)
+            return redirect(invited_join_path(atelier) if invited else reverse("boards:join", args=[atelier.code]))
         with atelier_locale(atelier, room=False):
             return view(request, participant, *args, **kwargs)
 

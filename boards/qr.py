@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import segno
 from django.conf import settings
 from django.urls import reverse
@@ -29,8 +27,7 @@ def join_url(request, atelier: Atelier) -> str:
 def invitation_url(request, atelier: Atelier) -> str:
     """The address the room's QR codes and links open: it carries the
     atelier's invitation, so the join-code limiter never refuses it."""
-    query = urlencode({access.INVITATION_PARAM: access.invitation(atelier)})
-    return f"{join_url(request, atelier)}?{query}"
+    return absolute_url(request, access.invited_join_path(atelier))
 
 
 def qr_svg(url: str) -> SafeString:

@@ -64,8 +64,8 @@ class _Plan:
     params: tuple[tuple[str, Any], ...]
     # The selected expressions, for the converters.
     fields: tuple[Any, ...]
-    flat: bool
-    # Model rows: the model, its columns' slice and names, related populators.
+    # Model rows (None: one flat column): the model, its columns' slice and
+    # names, related populators.
     model: type[Model] | None = None
     model_slice: slice | None = None
     init_list: tuple[str, ...] = ()
@@ -126,7 +126,7 @@ class Prepared:
             sql, params = compiler.as_sql()
         except EmptyResultSet:
             # An empty list for `__in`: no rows, and no query, as the ORM.
-            return _Plan(sql="", params=(), fields=(), flat=True)
+            return _Plan(sql="", params=(), fields=())
         # What each stand-in looks like among the parameters once the ORM
         # prepared it (a datetime is adapted for the backend).
         prepared = [
@@ -142,7 +142,7 @@ class Prepared:
             raise ValueError(f"a prepared read's arguments {sorted(missing)} are not plain SQL parameters: {sql}")
         fields = tuple(select[0] for select in compiler.select[: compiler.col_count])
         if queryset._iterable_class is FlatValuesListIterable:
-            return _Plan(sql=sql, params=tuple(mapping), fields=fields, flat=True)
+            return _Plan(sql=sql, params=tuple(mapping), fields=fields)
         if (
             queryset._iterable_class is not ModelIterable
             or compiler.annotation_col_map
@@ -155,7 +155,6 @@ class Prepared:
             sql=sql,
             params=tuple(mapping),
             fields=fields,
-            flat=False,
             model=klass_info["model"],
             model_slice=slice(start, end),
             init_list=tuple(select[0].target.attname for select in compiler.select[start:end]),
@@ -179,7 +178,7 @@ class Prepared:
             cursor.execute(plan.sql, params)
             rows = cursor.fetchall()
         rows = _convert(rows, plan.fields, connection)
-        if plan.flat:
+        if plan.model is None:
             return [row[0] for row in rows]
         objects = []
         for row in rows:
