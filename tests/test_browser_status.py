@@ -3,17 +3,20 @@
 « Hors ligne » within a second of the browser going offline; « Reconnexion… »
 within ~10 s of a connection that died without a word (the server beats every
 few seconds); « En direct » again only once the page holds the server's
-version; and never a count of people online that the page does not know.
+version, and never while the server says its live updates are interrupted;
+and never a count of people online that the page does not know.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
 import pytest
 
+from boards.live import protocol
 from tests import servers, test_browser
 
 # The page's status line, fed by the process's own beats: the same on any backend
@@ -98,6 +101,72 @@ def test_offline_is_said_at_once_and_live_only_after_the_resync(watched):
     assert back, log
     assert back[-1][2] == str(version), log
     phone.assert_not_reloaded()
+
+
+class Relayed:
+    """The page's sockets pass through here (Playwright's WebSocket routes):
+    what the server sends reaches the page unless `pushes_stop`, which keeps
+    from it what the server no longer pushes while its channel layer is away
+    (the room's changes, the count online), letting through what it still
+    says without the layer (beats, ping replies and snapshots read from the
+    database)."""
+
+    def __init__(self, context) -> None:
+        self.pages: list = []
+        self.pushes_stop = False
+        context.route_web_socket(re.compile(r"/ws/a/"), self.route)
+
+    def route(self, page_side) -> None:
+        server_side = page_side.connect_to_server()
+        page_side.on_message(server_side.send)
+        server_side.on_message(lambda message: self.to_page(page_side, message))
+        self.pages.append(page_side)
+
+    def to_page(self, page_side, message) -> None:
+        kind = (protocol.parse_version(message) or (0, None))[1]
+        without_layer = message.startswith((f'<div id="{protocol.PING_ID}"', protocol.BEAT))
+        if not self.pushes_stop or without_layer or kind == protocol.Kind.SNAPSHOT:
+            page_side.send(message)
+
+    def say(self, message: str) -> None:
+        self.pages[-1].send(message)
+
+
+def test_while_live_updates_are_interrupted_the_page_never_says_it_is_live(watched):
+    from playwright.sync_api import expect
+
+    phone, bruno = watched
+    relayed = Relayed(phone.context)
+    phone.join(bruno.code, "Alice", "entrepreneur")
+    page = phone.page
+    expect(_status(phone)).to_have_text("En direct")
+
+    # The server's channel layer goes away: it says so, and pushes stop.
+    relayed.pushes_stop = True
+    relayed.say(protocol.LAYER_DOWN)
+    expect(_status(phone)).to_have_text("Mise à jour en direct interrompue…")
+    interrupted = len(page.evaluate("window.__statusLog"))
+
+    # The board moves on; the page catches up from the database (its ping
+    # finds it behind, it asks for the board), and still says the truth.
+    posted = bruno.post_impossible("Impossible de trouver un local avec une vitrine")
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator(f"#imp-{posted}")).to_have_count(1)
+    page.wait_for_timeout(500)
+    expect(_status(phone)).to_have_text("Mise à jour en direct interrompue…")
+    expect(page.locator(".stat-online")).to_be_hidden()
+    log = page.evaluate("window.__statusLog")
+    assert all(state != "online" for state, _, _ in log[interrupted:]), log
+
+    # Live updates resume: « En direct » once the page holds the server's version.
+    relayed.pushes_stop = False
+    version = bruno.board_version()
+    relayed.say(protocol.LAYER_UP)
+    expect(_status(phone)).to_have_text("En direct", timeout=LIVE_MS)
+    back = [entry for entry in page.evaluate("window.__statusLog") if entry[1] == "En direct"]
+    assert back[-1][2] == str(version)
+    phone.assert_not_reloaded()
+    test_browser.assert_no_errors(phone)
 
 
 def test_a_connection_that_dies_silently_is_noticed_within_ten_seconds(watched, daphne_server):

@@ -10,7 +10,8 @@
  *
  * When the server says its live updates stopped (Redis away: live-layer
  * "down"), the page says so and pings more often, catching up from the
- * database; when they resume ("up") it asks for whatever it missed.
+ * database, and says « En direct » again only once they resume ("up") and
+ * it has asked for whatever it missed.
  *
  * The server beats every few seconds: a page that hears nothing for
  * SILENT_MS (or gets no answer to a ping) knows the connection died without
@@ -77,6 +78,7 @@
   var lastHeard = 0;       // when the open socket last said anything
   var syncing = true;      // « En direct » waits for the server's version
   var wokeUp = false;
+  var layerDown = false;   // this socket's server said its live updates stopped
   var pingTimer = null;
   var opened = false;
   var cleanRetries = 0;
@@ -146,12 +148,14 @@
     if (stat) stat.hidden = !known;
   }
 
-  /* Caught up with the server's version (or a snapshot arrived): live again. */
+  /* Caught up with the server's version (or a snapshot arrived): live again,
+   * unless the server's live updates are still interrupted (the page caught
+   * up from the database, and still hears no push). */
   function settle(serverVersion) {
     if (!syncing || !socket) return;
     if (serverVersion !== undefined && currentVersion() < serverVersion) return;
     syncing = false;
-    setStatus("online");
+    if (!layerDown) setStatus("online");
   }
 
   function goneSilent() {
@@ -449,6 +453,8 @@
 
   document.addEventListener("htmx:wsOpen", function (event) {
     socket = wrapper = event.detail.socketWrapper;
+    // A new socket: its server says at once if its live updates are away.
+    layerDown = false;
     heard();
     cleanRetries = 0;
     // The server already sent a snapshot if this page was behind (the URL
@@ -513,10 +519,13 @@
     if (layer) {
       event.preventDefault();
       if (layer[1] === "down") {
+        layerDown = true;
         syncing = true;
         setStatus("offline", "interrupted");
         startPings(INTERRUPTED_PING_MS);
       } else {
+        layerDown = false;
+        syncing = true;
         startPings(PING_MS);
         // A snapshot if we fell behind, then the version: live once caught up.
         if (document.body.dataset.screen === "refresh") scheduleRefresh();
@@ -565,7 +574,7 @@
     var message = event.detail.message || "";
     var marker = MARKER.exec(message.slice(0, 200));
     if (marker && marker[2] === PROTOCOL.kinds.snapshot) settle();
-    if (!syncing && message.indexOf(ONLINE_COUNT) >= 0) showOnlineCount(true);
+    if (!syncing && !layerDown && message.indexOf(ONLINE_COUNT) >= 0) showOnlineCount(true);
     applyMyMeToos();
     arrangeList();
     applyAtelierState();
