@@ -127,8 +127,7 @@ async def room(url: str, code: str, invite: str, phones: int, seconds: float) ->
     }
 
 
-def main() -> None:
-    orphan_guard()
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.first_minute", description=__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--code", required=True)
@@ -136,7 +135,21 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    return parser
+
+
+def command_line(url: str, code: str, invite: str, phones: int, seconds: float, out: Path) -> list[str]:
+    """The arguments of `main` (an invitation may start with "-": it goes
+    with its option's name, not as an argument of its own)."""
+    return [
+        *("--url", url, "--code", code, f"--invite={invite}", "--phones", str(phones)),
+        *("--seconds", f"{seconds:g}", "--out", str(out)),
+    ]
+
+
+def main() -> None:
+    orphan_guard()
+    args = arguments().parse_args()
     result = asyncio.run(room(args.url, args.code, args.invite, args.phones, args.seconds))
     args.out.write_text(json.dumps(result, indent=1))
 

@@ -36,7 +36,7 @@ from urllib.parse import urlparse, urlunparse
 
 import psutil
 
-from bench import analysis, national, report
+from bench import analysis, first_minute, national, report
 from bench.procs import (
     ROOT,
     BenchError,
@@ -832,9 +832,9 @@ class Harness:
                     backend,
                     python_module(
                         "bench.first_minute",
-                        *("--url", server.url, "--code", atelier["code"], "--phones", str(phones)),
-                        *("--invite", atelier.get("invite", "")),
-                        *("--seconds", f"{seconds:g}", "--out", str(out)),
+                        *first_minute.command_line(
+                            server.url, atelier["code"], atelier.get("invite", ""), phones, seconds, out
+                        ),
                     ),
                     f"first-minute-{key}",
                     seconds + 300,
