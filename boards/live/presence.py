@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from boards.models import Participant, Presence
@@ -37,17 +38,15 @@ def connect(participant: Participant, channel_name: str, *, most: int) -> bool:
     now = timezone.now()
     # One statement, no transaction of its own: an insert that takes the row
     # over if this channel were somehow counted already.
-    Presence.objects.bulk_create(
-        [Presence(channel_name=channel_name, atelier_id=participant.atelier_id, participant=participant, seen_at=now)],
-        update_conflicts=True,
-        unique_fields=["channel_name"],
-        update_fields=["atelier", "participant", "seen_at"],
+    _execute(
+        _UPSERT,
+        [channel_name, participant.atelier_id, participant.pk, connection.ops.adapt_datetimefield_value(now)],
     )
     # Counted after the insert, so sockets opening at once cannot all slip
     # under the limit (some may all be refused: only a flood gets that far).
     if len(_live_sockets(participant.pk, now - STALE_AFTER)) <= most:
         return True
-    Presence.objects.filter(channel_name=channel_name).delete()
+    disconnect(channel_name)
     return False
 
 
@@ -58,7 +57,26 @@ def touch(channel_name: str) -> None:
 
 
 def disconnect(channel_name: str) -> None:
-    Presence.objects.filter(channel_name=channel_name).delete()
+    _execute(_DELETE, [channel_name])
+
+
+# Every socket writes its row as it opens and deletes it as it closes: the
+# two statements are written once here (SQLite and PostgreSQL both take
+# them), as the ORM's bulk_create(update_conflicts=True) and delete() would
+# write them, at a third of their cost per socket (docs/benchmarks.md).
+_UPSERT = (
+    "INSERT INTO {table} ({channel_name}, {atelier_id}, {participant_id}, {seen_at}) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT ({channel_name}) DO UPDATE SET {atelier_id} = EXCLUDED.{atelier_id}, "
+    "{participant_id} = EXCLUDED.{participant_id}, {seen_at} = EXCLUDED.{seen_at}"
+)
+_DELETE = "DELETE FROM {table} WHERE {channel_name} = %s"
+
+
+def _execute(statement: str, params: list) -> None:
+    quote = connection.ops.quote_name
+    names = {field.attname: quote(field.column) for field in Presence._meta.concrete_fields}
+    with connection.cursor() as cursor:
+        cursor.execute(statement.format(table=quote(Presence._meta.db_table), **names), params)
 
 
 def online_count(atelier_id: int) -> int:
