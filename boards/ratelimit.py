@@ -123,15 +123,30 @@ class _SharedOrLocal:
     """The shared counters, or this process's own while Redis is away: every
     participant's request looks its atelier up, and must not fail for that."""
 
-    def __getattr__(self, name: str):
-        def call(*args, **kwargs):
-            try:
-                return getattr(caches["ratelimit"], name)(*args, **kwargs)
-            except (RedisError, OSError):
-                logger.warning("rate-limit counters unavailable: counting in this process meanwhile")
-                return getattr(caches["default"], name)(*args, **kwargs)
+    def _either(self, call):
+        try:
+            return call(caches["ratelimit"])
+        except (RedisError, OSError):
+            logger.warning("rate-limit counters unavailable: counting in this process meanwhile")
+            return call(caches["default"])
 
-        return call
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: self._either(lambda cache: getattr(cache, name)(*args, **kwargs))
+
+    def count(self, key: str, seconds: int) -> int:
+        """Add one to a counter that expires `seconds` after it was made; the new value."""
+        return self._either(lambda cache: _count(cache, key, seconds))
+
+
+def _count(cache, key: str, seconds: int) -> int:
+    if (count := getattr(cache, "count", None)) is not None:
+        return count(key, seconds)  # Redis, in one round trip (cerveau.caches)
+    cache.add(key, 0, seconds)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, seconds)
+        return 1
 
 
 _counters = _SharedOrLocal()
@@ -143,13 +158,7 @@ def _window(seconds: int) -> int:
 
 def _bump(key: str, seconds: int) -> int:
     """Add one to a counter that expires with its window; return the new value."""
-    cache = _counters
-    cache.add(key, 0, seconds)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, seconds)
-        return 1
+    return _counters.count(key, seconds)
 
 
 def _within(key: str, rule: Limit) -> bool:

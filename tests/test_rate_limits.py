@@ -327,6 +327,48 @@ def test_requests_in_new_threads_share_one_connection_to_redis(shared_cache):
     assert caches["ratelimit"].get("probe") == 20
 
 
+def test_a_counter_is_exact_from_many_threads_and_expires_with_its_window(shared_cache):
+    """Every write looks at its counters: on Redis in one round trip each
+    (cerveau.caches.SharedPoolRedisCache.count), made with their window's
+    expiry, and read back like Django's own counters."""
+    key = f"rl:test:{secrets.token_hex(4)}"
+    counted = []
+
+    def tap() -> None:
+        for _ in range(10):
+            counted.append(ratelimit._bump(key, 60))
+
+    threads = [threading.Thread(target=tap) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(counted) == list(range(1, 81))
+    assert caches["ratelimit"].get(key) == 80
+    if shared_cache == "redis":
+        cache = caches["ratelimit"]
+        redis_key = cache.make_and_validate_key(key)
+        assert 0 < cache._cache.get_client(redis_key).ttl(redis_key) <= 60
+
+
+def test_while_the_shared_counters_are_away_this_process_counts_alone(monkeypatch, caplog):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    class Away:
+        def __getattr__(self, name):
+            def refuse(*args, **kwargs):
+                raise RedisConnectionError("Redis went away")
+
+            return refuse
+
+    monkeypatch.setattr(ratelimit, "caches", {"ratelimit": Away(), "default": caches["default"]})
+    key = f"rl:test:{secrets.token_hex(4)}"
+    assert [ratelimit._bump(key, 60) for _ in range(3)] == [1, 2, 3]
+    assert caches["default"].get(key) == 3
+    assert "rate-limit counters unavailable" in caplog.text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_cannot_all_take_the_last_slots(shared_cache, atelier):
     """Thirty posts at once from one participant: exactly the limit gets in."""
