@@ -7,6 +7,7 @@ a row counts only while its socket has pinged recently.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 
 from django.db import connection
 from django.utils import timezone
@@ -72,11 +73,17 @@ _UPSERT = (
 _DELETE = "DELETE FROM {table} WHERE {channel_name} = %s"
 
 
-def _execute(statement: str, params: list) -> None:
+@cache
+def _sql(statement: str, vendor: str) -> str:
+    """`statement` with the table's and columns' names, quoted for `vendor`'s database."""
     quote = connection.ops.quote_name
     names = {field.attname: quote(field.column) for field in Presence._meta.concrete_fields}
+    return statement.format(table=quote(Presence._meta.db_table), **names)
+
+
+def _execute(statement: str, params: list) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(statement.format(table=quote(Presence._meta.db_table), **names), params)
+        cursor.execute(_sql(statement, connection.vendor), params)
 
 
 def online_count(atelier_id: int) -> int:
